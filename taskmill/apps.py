@@ -1,0 +1,20 @@
+"""The Django app: wires checks and receivers, and imports every app's tasks module."""
+
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+from django.utils.module_loading import autodiscover_modules
+
+
+class TaskmillConfig(AppConfig):
+    name = "taskmill"
+    verbose_name = "Taskmill"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 - registers the system checks
+        from .conf import reset_settings
+
+        setting_changed.connect(reset_settings, dispatch_uid="taskmill.reset_settings")
+        # Workers resolve tasks by path, but schedules declared with @periodic/@cron exist
+        # only once their module is imported.
+        autodiscover_modules("tasks")

@@ -1,0 +1,164 @@
+"""DatabaseBackend: django.tasks' backend API over Taskmill's queue. Thin: it validates, builds
+records, hands them to the queue, and reads results back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from django.conf import settings
+from django.core import checks
+from django.db import DEFAULT_DB_ALIAS
+from django.tasks import Task, TaskResult
+from django.tasks.backends.base import BaseTaskBackend
+from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+from django.tasks.signals import task_enqueued
+from django.utils import timezone
+
+from .enqueueing import build_record, dependency_ids
+from .exceptions import ConfigurationError, TaskNotRegistered
+from .ids import parse_task_id
+from .models import TaskRecord
+from .queue import get_queue
+from .results import to_task_result
+from .task import TaskmillTask, resolve_task
+
+OPTION_KINDS: Final[dict[str, type]] = {"DATABASE": str}
+QUEUE_NAME_MAX_LENGTH: Final = TaskRecord._meta.get_field("queue_name").max_length or 100
+
+type Call = tuple[Sequence[object], Mapping[str, object]]
+
+
+def backend_problems(alias: str, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Return (problem, hint) pairs for a TASKS entry using this backend."""
+    where = f"TASKS[{alias!r}]"
+    problems: list[tuple[str, str]] = []
+    options = params.get("OPTIONS", {})
+    if not isinstance(options, Mapping):
+        return [(f"{where}['OPTIONS'] must be a dict.", "Use e.g. {'DATABASE': 'default'}.")]
+    for key, value in options.items():
+        if key not in OPTION_KINDS:
+            problems.append((
+                f"Unknown key {key!r} in {where}['OPTIONS'].",
+                f"Allowed keys: {', '.join(sorted(OPTION_KINDS))}.",
+            ))
+        elif not isinstance(value, OPTION_KINDS[key]):
+            problems.append((
+                f"{where}['OPTIONS'][{key!r}] must be {OPTION_KINDS[key].__name__}, "
+                f"not {type(value).__name__}.",
+                "DATABASE names an alias of settings.DATABASES.",
+            ))
+    database = options.get("DATABASE", DEFAULT_DB_ALIAS)
+    if isinstance(database, str) and database not in settings.DATABASES:
+        problems.append((
+            f"{where}['OPTIONS']['DATABASE'] is {database!r}, which is not in DATABASES.",
+            f"Use one of: {', '.join(sorted(settings.DATABASES))}.",
+        ))
+    queues = params.get("QUEUES")
+    if queues is not None:
+        problems.extend(_queue_problems(where, queues))
+    return problems
+
+
+def _queue_problems(where: str, queues: object) -> list[tuple[str, str]]:
+    hint = f"List queue names: non-empty strings of at most {QUEUE_NAME_MAX_LENGTH} characters."
+    if isinstance(queues, str) or not isinstance(queues, Iterable):
+        return [(f"{where}['QUEUES'] must be a list of queue names, not {queues!r}.", hint)]
+    return [
+        (f"{where}['QUEUES'] contains an invalid queue name {name!r}.", hint)
+        for name in queues
+        if not isinstance(name, str) or not name or len(name) > QUEUE_NAME_MAX_LENGTH
+    ]
+
+
+class DatabaseBackend(BaseTaskBackend):
+    """Keep tasks in a database table; workers run them (`manage.py taskmill worker`)."""
+
+    task_class = TaskmillTask
+    supports_defer = True
+    supports_async_task = True
+    supports_get_result = True
+    supports_priority = True
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        self.params = params
+        self.problems = backend_problems(alias, params)
+
+    @property
+    def database_alias(self) -> str:
+        """The database alias holding this backend's queue.
+
+        Raise ConfigurationError if the backend's settings are wrong (`check` lists them all).
+        """
+        if self.problems:
+            message, hint = self.problems[0]
+            raise ConfigurationError(f"{message} {hint}")
+        database: str = self.options.get("DATABASE", DEFAULT_DB_ALIAS)
+        return database
+
+    def validate_task(self, task: Task[..., Any]) -> None:
+        super().validate_task(task)
+        if not isinstance(task, TaskmillTask):
+            raise InvalidTask(
+                f"{task.module_path} is a {type(task).__name__}; the {self.alias!r} backend "
+                "runs tasks made with @taskmill.task or @django.tasks.task."
+            )
+
+    def _check_registered(self, task: TaskmillTask[..., Any]) -> None:
+        # A worker finds the task by its path; fail now, not in the worker, if it can't.
+        try:
+            registered = resolve_task(task.module_path)
+        except TaskNotRegistered as error:
+            raise InvalidTask(
+                f"{error} A task must be bound at module level under its function's name."
+            ) from error
+        if registered.func is not task.func:
+            raise InvalidTask(
+                f"{task.module_path} resolves to another function; a task must be bound at "
+                "module level under its function's name."
+            )
+
+    def enqueue(
+        self, task: Task[..., Any], args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> TaskResult[..., Any]:
+        """Store the task for a worker to run; inside atomic(), it exists only if it commits."""
+        return self.enqueue_many(task, [(args, kwargs)])[0]
+
+    def enqueue_many(self, task: Task[..., Any], calls: Iterable[Call]) -> list[TaskResult[..., Any]]:
+        """Enqueue one task with many argument sets, inserting in batches."""
+        self.validate_task(task)
+        assert isinstance(task, TaskmillTask)  # noqa: S101 - validate_task guarantees it
+        self._check_registered(task)
+        now = timezone.now()
+        database = self.database_alias
+        records = [
+            build_record(task, args, kwargs, database_alias=database, now=now)
+            for args, kwargs in calls
+        ]
+        depends_on = dependency_ids(task)
+        stored = get_queue(database).insert(records, [depends_on] * len(records))
+        results = []
+        for record, original in zip(stored, records, strict=True):
+            result = to_task_result(record, registered=task if record is original else None)
+            if record is original:
+                task_enqueued.send(type(self), task_result=result)
+            results.append(result)
+        return results
+
+    def get_result(self, result_id: str) -> TaskResult[..., Any]:
+        """Read a result fresh from the database; raise TaskResultDoesNotExist if unknown."""
+        task_id = parse_task_id(result_id)
+        if task_id is None:
+            raise TaskResultDoesNotExist(f"{result_id!r} is not a Taskmill result id.")
+        try:
+            record = TaskRecord.objects.using(self.database_alias).get(id=task_id)
+        except TaskRecord.DoesNotExist:
+            raise TaskResultDoesNotExist(result_id) from None
+        return to_task_result(record)
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        return [
+            checks.Error(message, hint=hint, obj=f"TASKS[{self.alias!r}]", id="taskmill.E001")
+            for message, hint in self.problems
+        ]

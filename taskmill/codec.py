@@ -1,0 +1,149 @@
+"""JSON encoding of task arguments and return values, with model instances by reference.
+
+Pure: references are resolved by a function the caller injects, so this module never queries
+the database. Every refusal is a TypeError naming the exact argument path.
+"""
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Final
+from uuid import UUID
+
+from django.db.models import Model
+
+type JSON = None | bool | int | float | str | list[JSON] | dict[str, JSON]
+type Resolver = Callable[[str, JSON], Model]
+
+MODEL_KEY: Final = "__taskmill_model__"
+PK_KEY: Final = "pk"
+
+_HINTS: Final[list[tuple[type | tuple[type, ...], str]]] = [
+    ((datetime, date, time), "pass value.isoformat() and parse it in the task"),
+    (timedelta, "pass value.total_seconds()"),
+    ((Decimal, UUID), "pass str(value)"),
+    ((set, frozenset), "pass a sorted list"),
+    (bytes, "pass text, or base64-encode binary data"),
+]
+
+
+def _hint(value: object) -> str:
+    for kinds, hint in _HINTS:
+        if isinstance(value, kinds):
+            return hint
+    return (
+        "pass JSON values (dict with str keys, list, str, int, float, bool, None) "
+        "or a saved model instance"
+    )
+
+
+def _unsupported(value: object, path: str) -> TypeError:
+    kind = type(value)
+    return TypeError(
+        f"Unsupported type {kind.__module__}.{kind.__qualname__} for {path}: "
+        f"task arguments and results must be JSON; {_hint(value)}."
+    )
+
+
+def model_label(model: type[Model]) -> str:
+    """Return 'app_label.model_name' for a model class."""
+    return model._meta.label_lower
+
+
+def encode_model(instance: Model, path: str) -> dict[str, JSON]:
+    """Encode a saved model instance as a reference to its row."""
+    if instance.pk is None:
+        raise TypeError(
+            f"Unsupported value for {path}: the {type(instance).__name__} instance is not "
+            "saved (its pk is None); save it before enqueueing, so the task can fetch it."
+        )
+    pk = instance.pk
+    if not isinstance(pk, int | str):
+        pk = str(pk)
+    return {MODEL_KEY: model_label(type(instance)), PK_KEY: pk}
+
+
+def encode_value(value: object, path: str) -> JSON:
+    """Return value as JSON data; raise TypeError naming path if it can't be."""
+    match value:
+        case None | bool() | int() | str():
+            return value
+        case float():
+            if not math.isfinite(value):
+                raise TypeError(
+                    f"Unsupported value {value!r} for {path}: JSON has no NaN or infinity; "
+                    "pass None or a string instead."
+                )
+            return value
+        case Model():
+            return encode_model(value, path)
+        case Mapping():
+            return _encode_mapping(value, path)
+        case Sequence() if not isinstance(value, bytes | bytearray):
+            return [encode_value(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    raise _unsupported(value, path)
+
+
+def _encode_mapping(value: Mapping[Any, Any], path: str) -> dict[str, JSON]:
+    encoded: dict[str, JSON] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise TypeError(
+                f"Unsupported key {key!r} ({type(key).__name__}) in {path}: JSON object keys "
+                "are strings; convert the keys with str() before enqueueing."
+            )
+        if key == MODEL_KEY:
+            raise TypeError(
+                f"Unsupported key {key!r} in {path}: it is reserved for model references; "
+                "rename the key."
+            )
+        encoded[key] = encode_value(item, f"{path}[{key!r}]")
+    return encoded
+
+
+def encode_arguments(
+    args: Sequence[object], kwargs: Mapping[str, object]
+) -> tuple[list[JSON], dict[str, JSON]]:
+    """Encode positional and keyword arguments; errors name e.g. kwargs['when']."""
+    encoded_args = [encode_value(value, f"args[{index}]") for index, value in enumerate(args)]
+    encoded_kwargs = {key: encode_value(value, f"kwargs[{key!r}]") for key, value in kwargs.items()}
+    return encoded_args, encoded_kwargs
+
+
+def encode_return_value(value: object) -> JSON:
+    """Encode what a task returned; raise TypeError naming the bad part."""
+    return encode_value(value, "the return value")
+
+
+def is_model_reference(value: JSON) -> bool:
+    """Tell whether a decoded JSON value is a model reference made by encode_model."""
+    return isinstance(value, dict) and set(value) == {MODEL_KEY, PK_KEY}
+
+
+def decode_value(value: JSON, resolve: Resolver) -> object:
+    """Turn model references back into instances, through resolve(label, pk)."""
+    if isinstance(value, dict):
+        if is_model_reference(value):
+            label = value[MODEL_KEY]
+            if not isinstance(label, str):
+                raise ValueError(f"Malformed model reference {value!r}: the label is not text.")
+            return resolve(label, value[PK_KEY])
+        return {key: decode_value(item, resolve) for key, item in value.items()}
+    if isinstance(value, list):
+        return [decode_value(item, resolve) for item in value]
+    return value
+
+
+def decode_arguments(
+    args: JSON, kwargs: JSON, resolve: Resolver
+) -> tuple[list[object], dict[str, object]]:
+    """Decode stored arguments; raise ValueError if the stored shapes are wrong."""
+    if not isinstance(args, list):
+        raise ValueError(f"Stored args must be a JSON list, found {type(args).__name__}.")
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"Stored kwargs must be a JSON object, found {type(kwargs).__name__}.")
+    return (
+        [decode_value(item, resolve) for item in args],
+        {key: decode_value(item, resolve) for key, item in kwargs.items()},
+    )

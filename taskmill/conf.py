@@ -1,0 +1,112 @@
+"""Taskmill's own settings (the TASKMILL dict), built and validated once.
+
+Backend-specific values live in TASKS[alias]["OPTIONS"] and are validated by the backend.
+"""
+
+from dataclasses import dataclass, fields
+from datetime import timedelta
+from functools import cache
+from typing import Any, Final
+
+from django.conf import settings
+
+from .exceptions import ConfigurationError
+
+SETTING_NAME: Final = "TASKMILL"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskmillSettings:
+    AUTOSTART: bool = False
+    LEASE_SECONDS: float = 30.0
+    HEARTBEAT_SECONDS: float = 5.0
+    POLL_INTERVAL: float = 1.0
+    CANCEL_GRACE_SECONDS: float = 2.0
+    DEFAULT_RESULT_TTL: float = timedelta(days=7).total_seconds()
+    LOG_CAP_BYTES: int = 4 * 1024 * 1024
+    MAX_ARGUMENT_BYTES: int = 1024 * 1024
+    SCHEDULE: dict[str, Any] | None = None
+
+
+_KINDS: Final[dict[str, tuple[type, ...]]] = {
+    "AUTOSTART": (bool,),
+    "LEASE_SECONDS": (int, float),
+    "HEARTBEAT_SECONDS": (int, float),
+    "POLL_INTERVAL": (int, float),
+    "CANCEL_GRACE_SECONDS": (int, float),
+    "DEFAULT_RESULT_TTL": (int, float, timedelta),
+    "LOG_CAP_BYTES": (int,),
+    "MAX_ARGUMENT_BYTES": (int,),
+    "SCHEDULE": (dict,),
+}
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _check_kind(key: str, value: object) -> None:
+    kinds = _KINDS[key]
+    # bool is an int subclass; a True where a number belongs is a mistake.
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        allowed = " or ".join(kind.__name__ for kind in kinds)
+        raise ConfigurationError(
+            f"{SETTING_NAME}[{key!r}] must be {allowed}, not {type(value).__name__} "
+            f"({value!r})."
+        )
+
+
+def build_settings(raw: object) -> TaskmillSettings:
+    """Validate a TASKMILL dict and build the settings object from it.
+
+    Raise ConfigurationError naming the key and the allowed values.
+    """
+    if raw is None:
+        return TaskmillSettings()
+    if not isinstance(raw, dict):
+        raise ConfigurationError(
+            f"settings.{SETTING_NAME} must be a dict, not {type(raw).__name__}."
+        )
+    known = {f.name for f in fields(TaskmillSettings)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown key(s) in settings.{SETTING_NAME}: {', '.join(map(repr, unknown))}. "
+            f"Allowed keys: {', '.join(sorted(known))}."
+        )
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        _check_kind(key, value)
+        values[key] = _seconds(value) if key == "DEFAULT_RESULT_TTL" else value
+    built = TaskmillSettings(**values)
+    _check_ranges(built)
+    return built
+
+
+def _check_ranges(built: TaskmillSettings) -> None:
+    for key in ("LEASE_SECONDS", "HEARTBEAT_SECONDS", "POLL_INTERVAL", "DEFAULT_RESULT_TTL"):
+        if getattr(built, key) <= 0:
+            raise ConfigurationError(f"{SETTING_NAME}[{key!r}] must be greater than 0.")
+    if built.CANCEL_GRACE_SECONDS < 0:
+        raise ConfigurationError(f"{SETTING_NAME}['CANCEL_GRACE_SECONDS'] must be >= 0.")
+    for key in ("LOG_CAP_BYTES", "MAX_ARGUMENT_BYTES"):
+        if getattr(built, key) < 1024:
+            raise ConfigurationError(f"{SETTING_NAME}[{key!r}] must be at least 1024 bytes.")
+    # Two missed heartbeats must still fit inside one lease, or a slow tick kills a live worker.
+    if built.HEARTBEAT_SECONDS * 2 > built.LEASE_SECONDS:
+        raise ConfigurationError(
+            f"{SETTING_NAME}['HEARTBEAT_SECONDS'] ({built.HEARTBEAT_SECONDS}) must be at most "
+            f"half of LEASE_SECONDS ({built.LEASE_SECONDS})."
+        )
+
+
+@cache
+def get_settings() -> TaskmillSettings:
+    """Return the validated TASKMILL settings, built on first use."""
+    return build_settings(getattr(settings, SETTING_NAME, None))
+
+
+def reset_settings(*, setting: str, **kwargs: object) -> None:
+    """Forget the cached settings when a test overrides TASKMILL."""
+    if setting == SETTING_NAME:
+        get_settings.cache_clear()

@@ -1,0 +1,79 @@
+"""Turning (task, args, kwargs) into TaskRecord rows: encoding, limits, unique keys."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.tasks import TaskResult
+
+from .codec import JSON, encode_arguments
+from .conf import get_settings
+from .exceptions import ArgumentsTooLarge
+from .models import TaskRecord
+from .states import State
+from .task import TaskmillTask
+
+
+def unique_key(task: TaskmillTask[..., Any], args: list[JSON], kwargs: dict[str, JSON]) -> str | None:
+    """Return the de-duplication key of a call, or None when the task isn't unique."""
+    if task.unique is False:
+        return None
+    if task.unique is True:
+        identity = json.dumps([args, kwargs], sort_keys=True, separators=(",", ":"))
+    else:
+        identity = str(task.unique(*args, **kwargs))
+    # Hashed, so any key fits the column and keys of different tasks never collide.
+    digest = hashlib.sha256(f"{task.module_path}\0{identity}".encode()).hexdigest()
+    return digest
+
+
+def _check_size(task: TaskmillTask[..., Any], args: list[JSON], kwargs: dict[str, JSON]) -> None:
+    limit = get_settings().MAX_ARGUMENT_BYTES
+    size = len(json.dumps([args, kwargs], separators=(",", ":")).encode())
+    if size > limit:
+        raise ArgumentsTooLarge(
+            f"The arguments of {task.module_path} take {size} bytes as JSON, over "
+            f"TASKMILL['MAX_ARGUMENT_BYTES'] ({limit}); store large data in a model or file "
+            "and pass its id or path instead."
+        )
+
+
+def dependency_ids(task: TaskmillTask[..., Any]) -> list[str]:
+    """Return the result ids a task depends on."""
+    return [d.id if isinstance(d, TaskResult) else str(d) for d in task.depends_on]
+
+
+def build_record(
+    task: TaskmillTask[..., Any],
+    args: Sequence[object],
+    kwargs: Mapping[str, object],
+    *,
+    database_alias: str,
+    now: datetime,
+) -> TaskRecord:
+    """Return an unsaved record for one call; raise TypeError for arguments JSON can't hold."""
+    encoded_args, encoded_kwargs = encode_arguments(args, kwargs)
+    _check_size(task, encoded_args, encoded_kwargs)
+    record = TaskRecord(
+        backend=task.backend,
+        task_path=task.module_path,
+        queue_name=task.queue_name,
+        priority=task.priority,
+        state=State.READY,
+        args=encoded_args,
+        kwargs=encoded_kwargs,
+        options=task.stored_options(),
+        enqueued_at=now,
+        run_after=task.run_after or now,
+        unique_key=unique_key(task, encoded_args, encoded_kwargs),
+    )
+    if task.for_object is not None:
+        manager = ContentType.objects.db_manager(database_alias)
+        record.content_type = manager.get_for_model(task.for_object)
+        record.object_id = str(task.for_object.pk)
+    return record

@@ -1,0 +1,215 @@
+"""Taskmill's tables: task records, their logs and dependency links, schedules, workers.
+
+Models hold data; the worker's logic lives in queue/ and worker/. Querysets only read.
+"""
+
+from typing import Any, ClassVar
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+
+from .ids import new_task_id
+from .queue.indexes import PartialIndex
+from .states import ACTIVE_STATES, FINISHED_STATES, State
+
+
+class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
+    def active(self) -> "TaskRecordQuerySet":
+        return self.filter(state__in=ACTIVE_STATES)
+
+    def finished(self) -> "TaskRecordQuerySet":
+        return self.filter(state__in=FINISHED_STATES)
+
+    def for_object(self, instance: models.Model) -> "TaskRecordQuerySet":
+        content_type = ContentType.objects.db_manager(self.db).get_for_model(instance)
+        return self.filter(content_type=content_type, object_id=str(instance.pk))
+
+
+class TaskRecord(models.Model):
+    """One task result: what to run, its state, and what happened on each attempt."""
+
+    id = models.UUIDField(primary_key=True, default=new_task_id, editable=False)
+    backend = models.CharField(max_length=100)
+    task_path = models.CharField(max_length=255)
+    queue_name = models.CharField(max_length=100)
+    priority = models.SmallIntegerField(default=0)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.READY)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    options = models.JSONField(default=dict)  # task.StoredOptions
+
+    enqueued_at = models.DateTimeField()
+    # NOT NULL, defaulting to the enqueue time, so "is it due" and the claim order need no
+    # sentinel values on any database.
+    run_after = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)  # pruned after this
+
+    attempts = models.PositiveIntegerField(default=0)
+    worker_ids = models.JSONField(default=list)
+    errors = models.JSONField(default=list)  # list of results.StoredError
+    return_value = models.JSONField(null=True, blank=True)
+    progress = models.JSONField(null=True, blank=True)  # results.StoredProgress
+
+    # The lease: who runs the current attempt and until when it is theirs (database clock).
+    lease_owner = models.CharField(max_length=64, null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+
+    content_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    object_id = models.CharField(max_length=255, null=True, blank=True)
+    owner = GenericForeignKey("content_type", "object_id")
+
+    # Set while the task is queued or running and cleared when it finishes, so the unique
+    # index (NULLs never collide, on every database) holds only among active tasks.
+    unique_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    dependencies = models.ManyToManyField(
+        "self", through="TaskDependency", symmetrical=False, related_name="dependants"
+    )
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+
+    objects = TaskRecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "task"
+        indexes: ClassVar[list[Any]] = [
+            # The claim query: ready rows, highest priority first, then oldest due.
+            PartialIndex(
+                fields=["-priority", "run_after", "id"],
+                condition=Q(state=State.READY),
+                fallback_prefix=("state",),
+                name="taskmill_claim_idx",
+            ),
+            PartialIndex(
+                fields=["lease_expires_at"],
+                condition=Q(state=State.RUNNING),
+                fallback_prefix=("state",),
+                name="taskmill_lease_idx",
+            ),
+            models.Index(fields=["expires_at"], name="taskmill_expiry_idx"),
+            models.Index(
+                fields=["content_type", "object_id", "-enqueued_at"], name="taskmill_object_idx"
+            ),
+            models.Index(fields=["task_path", "-enqueued_at"], name="taskmill_path_idx"),
+            models.Index(fields=["state", "queue_name"], name="taskmill_state_queue_idx"),
+        ]
+        permissions: ClassVar[list[tuple[str, str]]] = [
+            ("cancel_task", "Can cancel tasks"),
+            ("retry_task", "Can retry tasks"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_path} [{self.state}] {self.id}"
+
+
+class TaskDependency(models.Model):
+    """An edge: `dependant` may run only after `dependency` succeeded."""
+
+    dependant = models.ForeignKey(
+        TaskRecord, on_delete=models.CASCADE, related_name="dependency_links"
+    )
+    dependency = models.ForeignKey(
+        TaskRecord, on_delete=models.CASCADE, related_name="dependant_links"
+    )
+
+    class Meta:
+        verbose_name = "task dependency"
+        verbose_name_plural = "task dependencies"
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(
+                fields=["dependant", "dependency"], name="taskmill_dependency_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dependant_id} after {self.dependency_id}"
+
+
+class LogStream(models.TextChoices):
+    STDOUT = "stdout", "stdout"
+    STDERR = "stderr", "stderr"
+    LOG = "log", "logging"
+    MARKER = "marker", "marker"  # e.g. "output truncated"
+
+
+class LogChunk(models.Model):
+    """A batch of output a task wrote, in order (seq) within its task."""
+
+    task = models.ForeignKey(TaskRecord, on_delete=models.CASCADE, related_name="log_chunks")
+    seq = models.PositiveIntegerField()
+    stream = models.CharField(max_length=6, choices=LogStream.choices)
+    text = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "log chunk"
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(fields=["task", "seq"], name="taskmill_logchunk_seq_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}#{self.seq} {self.stream}"
+
+
+class CatchUp(models.TextChoices):
+    ONCE = "once", "Run once for the missed period"
+    SKIP = "skip", "Skip missed runs"
+
+
+class Schedule(models.Model):
+    """A periodic or cron schedule that enqueues a task at each due time."""
+
+    name = models.CharField(max_length=200, unique=True)
+    backend = models.CharField(max_length=100, default="default")
+    task_path = models.CharField(max_length=255)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    cron = models.CharField(max_length=200, blank=True, default="")
+    interval_seconds = models.FloatField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    catch_up = models.CharField(max_length=4, choices=CatchUp.choices, default=CatchUp.ONCE)
+    enabled = models.BooleanField(default=True)
+    # The last due time enqueued: advanced with a compare-and-set in the same transaction
+    # as the enqueue, which makes each due time run once whatever the number of leaders.
+    last_due_at = models.DateTimeField(null=True, blank=True)
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    in_code = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "schedule"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Worker(models.Model):
+    """A running (or lately running) worker supervisor and its heartbeat."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    backend = models.CharField(max_length=100)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    queues = models.JSONField(default=list)
+    concurrency = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_heartbeat_at = models.DateTimeField()
+    stopping = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "worker"
+        indexes: ClassVar[list[Any]] = [
+            models.Index(fields=["last_heartbeat_at"], name="taskmill_worker_beat_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.host}:{self.pid})"

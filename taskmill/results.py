@@ -1,0 +1,112 @@
+"""Build django.tasks.TaskResult objects from TaskRecord rows, always fresh from the row."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from traceback import format_exception_only
+from typing import Any, NotRequired, TypedDict
+
+from django.tasks import TaskResult
+from django.tasks.base import TaskError
+from django.utils.module_loading import import_string
+
+from .exceptions import TaskCancelled
+from .models import TaskRecord
+from .states import to_django_status
+from .task import StoredOptions, TaskmillTask, resolve_task
+
+
+class StoredError(TypedDict):
+    """One failed attempt, as kept in TaskRecord.errors."""
+
+    exception_class_path: str
+    traceback: str
+    attempt: int
+
+
+def error_entry(error: BaseException, attempt: int, traceback: str | None = None) -> StoredError:
+    """Return the stored form of an error raised (or made up) for an attempt."""
+    kind = type(error)
+    return StoredError(
+        exception_class_path=f"{kind.__module__}.{kind.__qualname__}",
+        traceback=traceback if traceback is not None else "".join(format_exception_only(error)),
+        attempt=attempt,
+    )
+
+
+def cancelled_error(attempt: int) -> StoredError:
+    """Return the error entry of a task cancelled by request."""
+    return error_entry(TaskCancelled("cancelled by request"), attempt)
+
+
+class StoredProgress(TypedDict):
+    """A running task's progress, as kept in TaskRecord.progress."""
+
+    done: float
+    total: NotRequired[float | None]
+    message: NotRequired[str]
+
+
+def options_from_storage(stored: StoredOptions | dict[str, Any]) -> dict[str, Any]:
+    """Turn stored options back into task field values (paths imported back to objects)."""
+    if not stored:
+        return {}
+    values: dict[str, Any] = {
+        "max_attempts": stored["max_attempts"],
+        "retry_max_delay": stored["retry_max_delay"],
+        "timeout": stored["timeout"],
+        "result_ttl": stored["result_ttl"],
+        "retry_on": tuple(import_string(path) for path in stored["retry_on"]),
+    }
+    retry_delay = stored["retry_delay"]
+    values["retry_delay"] = import_string(retry_delay) if isinstance(retry_delay, str) else retry_delay
+    unique = stored["unique"]
+    values["unique"] = import_string(unique) if isinstance(unique, str) else unique
+    return values
+
+
+def task_for_record(
+    record: TaskRecord, registered: TaskmillTask[..., Any] | None = None
+) -> TaskmillTask[..., Any]:
+    """Return the task as it was enqueued: the registered task with the row's values."""
+    base = registered if registered is not None else resolve_task(record.task_path)
+    return replace(
+        base,
+        priority=record.priority,
+        queue_name=record.queue_name,
+        run_after=record.run_after,
+        backend=record.backend,
+        depends_on=(),
+        for_object=None,
+        **options_from_storage(record.options),
+    )
+
+
+def to_task_result(
+    record: TaskRecord, registered: TaskmillTask[..., Any] | None = None
+) -> TaskResult[..., Any]:
+    """Build the TaskResult a caller sees for this row.
+
+    Raise TaskNotRegistered if the row names a task that no longer imports.
+    """
+    result: TaskResult[..., Any] = TaskResult(
+        task=task_for_record(record, registered),
+        id=str(record.id),
+        status=to_django_status(record.state),
+        enqueued_at=record.enqueued_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        last_attempted_at=record.last_attempted_at,
+        args=record.args,
+        kwargs=record.kwargs,
+        backend=record.backend,
+        errors=[
+            TaskError(exception_class_path=e["exception_class_path"], traceback=e["traceback"])
+            for e in record.errors
+        ],
+        worker_ids=list(record.worker_ids),
+    )
+    # Django's TaskResult offers no constructor argument for the return value; its own
+    # backends set it the same way right after construction.
+    object.__setattr__(result, "_return_value", record.return_value)
+    return result

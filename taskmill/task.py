@@ -1,0 +1,273 @@
+"""TaskmillTask: django.tasks' Task with Taskmill's options, the @task decorator, and resolving
+a stored task path back to a registered task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta
+from typing import Any, Final, Self, TypedDict, overload
+
+from django.db.models import Model
+from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, Task, TaskResult
+from django.tasks.base import DEFAULT_TASK_PRIORITY
+from django.utils import timezone
+from django.utils.inspect import is_module_level_function
+from django.utils.module_loading import import_string
+
+from .exceptions import InvalidTaskOptions, TaskNotRegistered
+from .retry import DEFAULT_RETRY_MAX_DELAY
+
+type Seconds = float | int | timedelta
+type RetryDelay = Seconds | Callable[[int], float] | None
+type UniqueOption = bool | Callable[..., str]
+
+
+class StoredOptions(TypedDict):
+    """The task options as stored on a TaskRecord row (JSON)."""
+
+    max_attempts: int
+    retry_delay: float | str | None  # seconds, or the import path of a delay function
+    retry_max_delay: float
+    retry_on: list[str]
+    timeout: float | None
+    result_ttl: float | None
+    unique: bool | str  # or the import path of a key function
+
+
+OPTION_NAMES: Final = frozenset(StoredOptions.__annotations__) | {"depends_on", "for_object"}
+
+
+def _path_of(obj: Callable[..., Any] | type) -> str:
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def _seconds(value: Seconds) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | timedelta) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskmillTask[**P, R](Task):  # type: ignore[type-arg]  # Task is generic only in the stubs
+    """A task with Taskmill's options; durations are normalised to float seconds."""
+
+    max_attempts: int = 1
+    retry_delay: RetryDelay = None
+    retry_max_delay: Seconds = DEFAULT_RETRY_MAX_DELAY
+    retry_on: tuple[type[BaseException], ...] = ()
+    timeout: Seconds | None = None
+    result_ttl: Seconds | None = None
+    unique: UniqueOption = False
+    # Per-enqueue bindings, not part of what the task *is*: two results of the same task
+    # compare equal whatever objects they were bound to.
+    depends_on: tuple["TaskResult[Any, Any] | str", ...] = field(default=(), compare=False)
+    for_object: Model | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # Construction-time normalisation, as Django's TaskResult does for args: a frozen
+        # instance is never changed after __init__ returns.
+        for name in ("retry_max_delay", "timeout", "result_ttl"):
+            value = getattr(self, name)
+            if _is_number(value):
+                object.__setattr__(self, name, _seconds(value))
+        if _is_number(self.retry_delay):
+            object.__setattr__(self, "retry_delay", _seconds(self.retry_delay))  # type: ignore[arg-type]  # narrowed by _is_number
+        if isinstance(self.retry_on, type):
+            object.__setattr__(self, "retry_on", (self.retry_on,))
+        object.__setattr__(self, "retry_on", tuple(self.retry_on))
+        object.__setattr__(self, "depends_on", tuple(self.depends_on))
+        validate_options(self)
+        Task.__post_init__(self)
+
+    def __reduce__(self) -> tuple[Callable[..., Self], tuple[str, dict[str, Any]]]:
+        # Pickle by the registered task's path (Django 6.0's Task can't pickle otherwise).
+        state = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "func"}
+        return (_reconstruct, (self.module_path, state))
+
+    def using(  # type: ignore[override]  # adds Taskmill's options to Django's signature
+        self,
+        *,
+        priority: int | None = None,
+        queue_name: str | None = None,
+        run_after: datetime | timedelta | float | None = None,
+        backend: str | None = None,
+        **options: Any,
+    ) -> Self:
+        """Return a copy with other defaults; accepts every Taskmill option too."""
+        unknown = sorted(set(options) - OPTION_NAMES)
+        if unknown:
+            raise InvalidTaskOptions(
+                f"Unknown option(s) {', '.join(map(repr, unknown))} for {self.module_path}"
+                f".using(); allowed: priority, queue_name, run_after, backend, "
+                f"{', '.join(sorted(OPTION_NAMES))}."
+            )
+        changes: dict[str, Any] = dict(options)
+        if priority is not None:
+            changes["priority"] = priority
+        if queue_name is not None:
+            changes["queue_name"] = queue_name
+        if backend is not None:
+            changes["backend"] = backend
+        if run_after is not None:
+            changes["run_after"] = absolute_run_after(run_after)
+        return replace(self, **changes)
+
+    def stored_options(self) -> StoredOptions:
+        """Return the options as JSON for the record row."""
+        retry_delay = self.retry_delay
+        unique = self.unique
+        return StoredOptions(
+            max_attempts=self.max_attempts,
+            retry_delay=_path_of(retry_delay) if callable(retry_delay) else retry_delay,  # type: ignore[arg-type]  # numbers were normalised to float
+            retry_max_delay=float(self.retry_max_delay),  # type: ignore[arg-type]  # normalised to float
+            retry_on=[_path_of(kind) for kind in self.retry_on],
+            timeout=self.timeout,  # type: ignore[typeddict-item]  # normalised to float
+            result_ttl=self.result_ttl,  # type: ignore[typeddict-item]  # normalised to float
+            unique=_path_of(unique) if callable(unique) else unique,
+        )
+
+
+def _reconstruct(path: str, state: dict[str, Any]) -> TaskmillTask[..., Any]:
+    registered = resolve_task(path)
+    return replace(registered, **state)
+
+
+def absolute_run_after(value: datetime | timedelta | float) -> datetime:
+    """Turn a delay (timedelta or seconds from now) into an aware datetime."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
+        raise InvalidTaskOptions(
+            f"run_after must be an aware datetime, a timedelta or a number of seconds, "
+            f"not {type(value).__name__} ({value!r})."
+        )
+    return timezone.now() + (value if isinstance(value, timedelta) else timedelta(seconds=value))
+
+
+def _fail(task: TaskmillTask[..., Any], option: str, value: object, expected: str) -> None:
+    raise InvalidTaskOptions(
+        f"{option}={value!r} is not valid for task {task.module_path}: {expected}."
+    )
+
+
+def _require_importable(task: TaskmillTask[..., Any], option: str, value: Any) -> None:
+    # Workers import these by path, so a lambda or a nested function can't be stored.
+    if "<locals>" in value.__qualname__ or not (
+        isinstance(value, type) or is_module_level_function(value)
+    ):
+        _fail(task, option, value, "it must be defined at module level, so workers can import it")
+
+
+def validate_options(task: TaskmillTask[..., Any]) -> None:
+    """Check every Taskmill option; raise InvalidTaskOptions naming the option and the fix."""
+    _validate_numbers(task)
+    if task.retry_delay is not None and not isinstance(task.retry_delay, float):
+        if not callable(task.retry_delay):
+            _fail(task, "retry_delay", task.retry_delay,
+                  "pass seconds, a timedelta, or a function (attempt) -> seconds")
+        _require_importable(task, "retry_delay", task.retry_delay)
+    for kind in task.retry_on:
+        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+            _fail(task, "retry_on", task.retry_on, "pass exception classes")
+        _require_importable(task, "retry_on", kind)
+    if not isinstance(task.unique, bool):
+        if not callable(task.unique):
+            _fail(task, "unique", task.unique, "pass True, False, or a function returning a key")
+        _require_importable(task, "unique", task.unique)
+    for dependency in task.depends_on:
+        if not isinstance(dependency, TaskResult | str):
+            _fail(task, "depends_on", dependency, "pass TaskResult objects or result ids")
+    if task.for_object is not None:
+        if not isinstance(task.for_object, Model):
+            _fail(task, "for_object", task.for_object, "pass a model instance")
+        elif task.for_object.pk is None:
+            _fail(task, "for_object", task.for_object, "save the instance first")
+
+
+def _validate_numbers(task: TaskmillTask[..., Any]) -> None:
+    if (
+        not isinstance(task.max_attempts, int)
+        or isinstance(task.max_attempts, bool)
+        or task.max_attempts < 1
+    ):
+        _fail(task, "max_attempts", task.max_attempts, "pass a whole number >= 1")
+    if isinstance(task.retry_delay, float) and task.retry_delay < 0:
+        _fail(task, "retry_delay", task.retry_delay, "pass a delay >= 0")
+    if not isinstance(task.retry_max_delay, float) or task.retry_max_delay <= 0:
+        _fail(task, "retry_max_delay", task.retry_max_delay, "pass seconds > 0 or a timedelta")
+    for name in ("timeout", "result_ttl"):
+        value = getattr(task, name)
+        if value is not None and (not isinstance(value, float) or value <= 0):
+            _fail(task, name, value, "pass seconds > 0, a timedelta, or None")
+
+
+def resolve_task(path: str) -> TaskmillTask[..., Any]:
+    """Return the registered task stored at path.
+
+    Raise TaskNotRegistered if the path doesn't import or names anything but a Taskmill task,
+    so a row can never make a worker run an arbitrary callable.
+    """
+    try:
+        found = import_string(path)
+    except ImportError as error:
+        raise TaskNotRegistered(
+            f"Task {path!r} can't be imported ({error}); was it renamed or removed?"
+        ) from error
+    if not isinstance(found, TaskmillTask) or found.module_path != path:
+        raise TaskNotRegistered(
+            f"{path!r} is not a registered Taskmill task (found {type(found).__name__}); "
+            "only functions decorated with @task can run."
+        )
+    return found
+
+
+@overload
+def task[**P, R](function: Callable[P, R], /) -> TaskmillTask[P, R]: ...
+@overload
+def task[**P, R](
+    *,
+    priority: int = ...,
+    queue_name: str = ...,
+    backend: str = ...,
+    takes_context: bool = ...,
+    **options: Any,
+) -> Callable[[Callable[P, R]], TaskmillTask[P, R]]: ...
+def task[**P, R](
+    function: Callable[P, R] | None = None,
+    /,
+    *,
+    priority: int = DEFAULT_TASK_PRIORITY,
+    queue_name: str = DEFAULT_TASK_QUEUE_NAME,
+    backend: str = DEFAULT_TASK_BACKEND_ALIAS,
+    takes_context: bool = False,
+    **options: Any,
+) -> TaskmillTask[P, R] | Callable[[Callable[P, R]], TaskmillTask[P, R]]:
+    """Make a function a Taskmill task: django.tasks.task's signature plus Taskmill's options."""
+    if "run_after" in options:
+        raise TypeError(
+            "run_after cannot be set in @task; use .using(run_after=...) when enqueueing."
+        )
+    unknown = sorted(set(options) - OPTION_NAMES)
+    if unknown:
+        raise InvalidTaskOptions(
+            f"Unknown @task option(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(sorted(OPTION_NAMES))}."
+        )
+
+    def wrapper(func: Callable[P, R]) -> TaskmillTask[P, R]:
+        return TaskmillTask(
+            func=func,
+            priority=priority,
+            queue_name=queue_name,
+            backend=backend,
+            takes_context=takes_context,
+            run_after=None,
+            **options,
+        )
+
+    if function is not None:
+        return wrapper(function)
+    return wrapper

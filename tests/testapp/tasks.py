@@ -1,0 +1,103 @@
+"""Purpose-named tasks the tests enqueue; each does exactly what its name says."""
+
+import asyncio
+import os
+import time
+from typing import Any
+
+from django.tasks import TaskContext
+
+from taskmill import task
+
+from .models import Article, LedgerEntry
+
+
+class TransientError(Exception):
+    """An error a task may be retried for."""
+
+
+def delay_by_attempt(attempt: int) -> float:
+    return 0.01 * attempt
+
+
+def key_of_first_argument(*args: Any, **kwargs: Any) -> str:
+    return str(args[0]) if args else ""
+
+
+@task
+def noop() -> None:
+    return None
+
+
+@task
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@task
+def echo(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    return {"args": list(args), "kwargs": kwargs}
+
+
+@task(queue_name="reports", priority=10)
+def build_report(report_id: int) -> dict[str, int]:
+    return {"report_id": report_id}
+
+
+@task(
+    max_attempts=3,
+    retry_delay=0.5,
+    retry_max_delay=10,
+    retry_on=(TransientError,),
+    timeout=30,
+    result_ttl=3600,
+)
+def configured(value: int) -> int:
+    return value
+
+
+@task(retry_delay=delay_by_attempt, unique=key_of_first_argument)
+def with_callables(value: int) -> int:
+    return value
+
+
+@task(unique=True)
+def unique_noop(value: int) -> int:
+    return value
+
+
+@task
+def fail_value_error(message: str = "boom") -> None:
+    raise ValueError(message)
+
+
+@task
+def title_of(article: Article) -> str:
+    return article.title
+
+
+@task(takes_context=True)
+def attempt_number(context: TaskContext) -> int:  # type: ignore[type-arg]  # generic only in stubs
+    return context.attempt
+
+
+@task
+async def async_add(a: int, b: int) -> int:
+    await asyncio.sleep(0)
+    return a + b
+
+
+@task
+def append_to_ledger(key: str) -> str:
+    LedgerEntry.objects.create(result_id="", key=key, pid=os.getpid())
+    return key
+
+
+@task
+def sleep_for(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def not_a_task() -> None:
+    """A plain function: rows naming it must never run."""
