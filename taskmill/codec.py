@@ -107,8 +107,8 @@ def encode_arguments(
 ) -> tuple[list[JSON], dict[str, JSON]]:
     """Encode positional and keyword arguments; errors name e.g. kwargs['when']."""
     encoded_args = [encode_value(value, f"args[{index}]") for index, value in enumerate(args)]
-    encoded_kwargs = {key: encode_value(value, f"kwargs[{key!r}]") for key, value in kwargs.items()}
-    return encoded_args, encoded_kwargs
+    # Keyword names are checked like any mapping's keys: enqueue_many takes plain dicts.
+    return encoded_args, _encode_mapping(kwargs, "kwargs")
 
 
 def encode_return_value(value: object) -> JSON:

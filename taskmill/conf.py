@@ -68,10 +68,11 @@ def build_settings(raw: object) -> TaskmillSettings:
             f"settings.{SETTING_NAME} must be a dict, not {type(raw).__name__}."
         )
     known = {f.name for f in fields(TaskmillSettings)}
-    unknown = sorted(set(raw) - known)
+    # Sorted by repr: a key that isn't a str must be reported, not break the sort.
+    unknown = sorted(map(repr, set(raw) - known))
     if unknown:
         raise ConfigurationError(
-            f"Unknown key(s) in settings.{SETTING_NAME}: {', '.join(map(repr, unknown))}. "
+            f"Unknown key(s) in settings.{SETTING_NAME}: {', '.join(unknown)}. "
             f"Allowed keys: {', '.join(sorted(known))}."
         )
     values: dict[str, Any] = {}

@@ -59,3 +59,7 @@ class ArgumentsTooLarge(TaskmillError, ValueError):
 
 class DependencyFailed(TaskCancelled):
     """A task this one depends on failed or was cancelled, so this one was cancelled."""
+
+
+class TaskCrashed(TaskmillError):
+    """The process running the task died (a segfault, os._exit, or the out-of-memory killer)."""

@@ -3,7 +3,7 @@ a stored task path back to a registered task."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Self, TypedDict, overload
@@ -78,7 +78,7 @@ class TaskmillTask[**P, R](Task):  # type: ignore[type-arg]  # Task is generic o
         if isinstance(self.retry_on, type):
             object.__setattr__(self, "retry_on", (self.retry_on,))
         object.__setattr__(self, "retry_on", tuple(self.retry_on))
-        object.__setattr__(self, "depends_on", tuple(self.depends_on))
+        object.__setattr__(self, "depends_on", _dependencies_tuple(self, self.depends_on))
         validate_options(self)
         Task.__post_init__(self)
 
@@ -130,6 +130,18 @@ class TaskmillTask[**P, R](Task):  # type: ignore[type-arg]  # Task is generic o
         )
 
 
+def _dependencies_tuple(
+    task: TaskmillTask[..., Any], value: object
+) -> tuple[TaskResult[Any, Any] | str, ...]:
+    # One result (or id) is a list of one, as retry_on takes one class; a str is not a list
+    # of one-letter ids.
+    if isinstance(value, TaskResult | str):
+        return (value,)
+    if not isinstance(value, Iterable):
+        _fail(task, "depends_on", value, "pass TaskResult objects or result ids")
+    return tuple(value)  # type: ignore[arg-type]  # items are checked by validate_options
+
+
 def _reconstruct(path: str, state: dict[str, Any]) -> TaskmillTask[..., Any]:
     registered = resolve_task(path)
     return replace(registered, **state)
@@ -153,12 +165,22 @@ def _fail(task: TaskmillTask[..., Any], option: str, value: object, expected: st
     )
 
 
+def _imports_as(path: str) -> object:
+    try:
+        return import_string(path)
+    except ImportError:
+        return None
+
+
 def _require_importable(task: TaskmillTask[..., Any], option: str, value: Any) -> None:
-    # Workers import these by path, so a lambda or a nested function can't be stored.
-    if "<locals>" in value.__qualname__ or not (
-        isinstance(value, type) or is_module_level_function(value)
-    ):
-        _fail(task, option, value, "it must be defined at module level, so workers can import it")
+    # Workers and get_result() import these back by path, so the path must lead to this very
+    # object: a nested function or a lambda (even one bound at module level) cannot be stored.
+    fix = "define it at module level with def or class, so workers can import it"
+    if not (isinstance(value, type) or is_module_level_function(value)):
+        _fail(task, option, value, fix)
+    path = _path_of(value)
+    if _imports_as(path) is not value:
+        _fail(task, option, value, f"it must be importable as {path}: {fix}")
 
 
 def validate_options(task: TaskmillTask[..., Any]) -> None:

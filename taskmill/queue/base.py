@@ -1,25 +1,36 @@
 """Queue: the ABC every dialect implements, and the ORM code they share.
 
 Enqueue side: insert records (with de-duplication by unique key and dependency links) and wake
-workers. Worker side: claim, finish, release, heartbeat, rescue (added by the worker).
+workers. Worker side: claim (dialect SQL), then finish, release, heartbeat and rescue, every
+write after a claim fenced by its Lease.
 """
 
+from __future__ import annotations
+
 import logging
-from abc import ABC
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from typing import Final
+from dataclasses import dataclass
+from datetime import timedelta
+from traceback import format_exception_only
+from typing import Any, Final
 from uuid import UUID
 
 from django.db import IntegrityError, connections, transaction
+from django.db.models import Value
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
 from ..dependencies import dependency_failed_error, initial_state
-from ..models import TaskDependency, TaskRecord
+from ..conf import get_settings
+from ..exceptions import WorkerLost
+from ..models import TaskDependency, TaskRecord, TaskRecordQuerySet, Worker
+from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..results import StoredError, cancelled_error
 from ..states import ACTIVE_STATES, State, is_finished
+from .clock import DatabaseNow
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +42,7 @@ INSERT_BATCH_SIZE: Final = 500
 UNIQUE_INSERT_TRIES: Final = 3
 
 
-class Queue(ABC):  # noqa: B024 - dialects override hooks; the shared ORM code is concrete
+class Queue(ABC):
     """The queue stored in one database alias."""
 
     def __init__(self, database_alias: str) -> None:
@@ -213,3 +224,233 @@ class Queue(ABC):  # noqa: B024 - dialects override hooks; the shared ORM code i
 
         Polling finds every task anyway; dialects that can push a wake-up override this.
         """
+
+    # -- Worker side ------------------------------------------------------------------------
+
+    def prepare_worker_connection(self) -> None:
+        """Adjust the worker's own connection before its first claim (dialects override)."""
+
+    @abstractmethod
+    def _claim_ids(
+        self, *, worker_id: str, queue_names: Sequence[str], limit: int, lease_seconds: float
+    ) -> list[UUID]:
+        """Atomically move up to `limit` due ready tasks to running under worker_id's lease.
+
+        Must never hand one task to two callers, whatever the number of processes and hosts.
+        """
+
+    def claim(
+        self, *, worker_id: str, queue_names: Sequence[str], limit: int, lease_seconds: float
+    ) -> list[TaskRecord]:
+        """Claim up to `limit` due tasks, highest priority first; return them as running."""
+        if limit < 1 or not queue_names:
+            return []
+        ids = self._claim_ids(
+            worker_id=worker_id, queue_names=queue_names, limit=limit, lease_seconds=lease_seconds
+        )
+        if not ids:
+            return []
+        return list(
+            TaskRecord.objects.using(self.database_alias)
+            .filter(id__in=ids)
+            .order_by("-priority", "run_after", "id")
+        )
+
+    def _fenced(self, lease: Lease) -> TaskRecordQuerySet:
+        # The whole fence: a rescued task has a new owner or attempt number, so a worker that
+        # comes back late matches nothing and can't overwrite the newer attempt.
+        return TaskRecord.objects.using(self.database_alias).filter(
+            id=lease.task_id,
+            state=State.RUNNING,
+            lease_owner=lease.worker_id,
+            attempts=lease.attempt,
+        )
+
+    def finish(
+        self, lease: Lease, transition: Transition, *, prior_errors: list[StoredError]
+    ) -> bool:
+        """Record how an attempt ended; return False (writing nothing) if the lease was lost."""
+        errors = list(prior_errors)
+        if transition.error is not None:
+            errors.append(
+                StoredError(
+                    exception_class_path=transition.error.exception_class_path,
+                    traceback=transition.error.traceback,
+                    attempt=lease.attempt,
+                )
+            )
+        changes: dict[str, Any] = {
+            "state": transition.state,
+            "errors": errors,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "cancel_requested_at": None,
+        }
+        if transition.is_final:
+            changes.update(
+                finished_at=DatabaseNow(),
+                return_value=transition.return_value,
+                unique_key=None,
+                expires_at=DatabaseNow() + Value(timedelta(seconds=lease.result_ttl)),
+            )
+        else:
+            changes["run_after"] = transition.run_after
+        updated = self._fenced(lease).update(**changes)
+        if not updated:
+            logger.warning(
+                "lease lost task_id=%s worker_id=%s attempt=%s state=%s: not recorded",
+                lease.task_id, lease.worker_id, lease.attempt, transition.state,
+            )
+            return False
+        if transition.is_final:
+            self._settle_if_waited_on(lease.task_id)
+        return True
+
+    def _settle_if_waited_on(self, task_id: UUID) -> None:
+        using = self.database_alias
+        if not TaskDependency.objects.using(using).filter(dependency_id=task_id).exists():
+            return
+        with transaction.atomic(using=using):
+            finished = TaskRecord.objects.using(using).only("id", "state", "task_path").get(
+                id=task_id
+            )
+            self.settle_dependants(finished)
+
+    def release(self, lease: Lease, *, prior_worker_ids: list[str]) -> bool:
+        """Hand a task back to the queue unrun (graceful shutdown): the attempt isn't counted."""
+        updated = self._fenced(lease).update(
+            state=State.READY,
+            attempts=lease.attempt - 1,
+            worker_ids=prior_worker_ids,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        return bool(updated)
+
+    def register_worker(self, worker: Worker) -> None:
+        """Create or refresh the worker's row, stamped with the database's clock."""
+        worker.started_at = worker.last_heartbeat_at = timezone.now()
+        worker.save(using=self.database_alias)
+        Worker.objects.using(self.database_alias).filter(id=worker.id).update(
+            started_at=DatabaseNow(), last_heartbeat_at=DatabaseNow()
+        )
+
+    def heartbeat(self, worker_id: str, lease_seconds: float) -> int:
+        """Extend the worker's leases and stamp its row; return how many tasks it holds."""
+        using = self.database_alias
+        Worker.objects.using(using).filter(id=worker_id).update(last_heartbeat_at=DatabaseNow())
+        return (
+            TaskRecord.objects.using(using)
+            .filter(lease_owner=worker_id, state=State.RUNNING)
+            .update(lease_expires_at=DatabaseNow() + Value(timedelta(seconds=lease_seconds)))
+        )
+
+    def deregister_worker(self, worker_id: str) -> None:
+        Worker.objects.using(self.database_alias).filter(id=worker_id).delete()
+
+    def cancel_requests(self, worker_id: str) -> list[UUID]:
+        """Return the ids of this worker's running tasks that someone asked to cancel."""
+        return list(
+            TaskRecord.objects.using(self.database_alias)
+            .filter(lease_owner=worker_id, state=State.RUNNING, cancel_requested_at__isnull=False)
+            .values_list("id", flat=True)
+        )
+
+    def rescue_expired(self, *, limit: int = 100) -> list[tuple[UUID, State]]:
+        """Retry or fail running tasks whose worker stopped renewing the lease.
+
+        Return (task id, new state) for each task rescued.
+        """
+        using = self.database_alias
+        rescued: list[tuple[UUID, State]] = []
+        with transaction.atomic(using=using):
+            expired = list(
+                TaskRecord.objects.using(using)
+                .select_for_update(skip_locked=self.connection.features.has_select_for_update_skip_locked)
+                .filter(state=State.RUNNING, lease_expires_at__lt=DatabaseNow())
+                .order_by("lease_expires_at")[:limit]
+            )
+            for record in expired:
+                state = self._rescue_one(record)
+                if state is not None:
+                    rescued.append((record.id, state))
+        return rescued
+
+    def _rescue_one(self, record: TaskRecord) -> State | None:
+        lease = Lease.of(record)
+        error = WorkerLost(
+            f"worker {record.lease_owner} stopped renewing its lease on attempt "
+            f"{record.attempts}; the lease expired at {record.lease_expires_at}"
+        )
+        outcome = Outcome(
+            kind=OutcomeKind.WORKER_LOST,
+            error=AttemptError(
+                exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
+                traceback="".join(format_exception_only(error)),
+            ),
+        )
+        transition = next_transition(
+            attempt=record.attempts, options=record.options, outcome=outcome, now=timezone.now()
+        )
+        if not self.finish(lease, transition, prior_errors=record.errors):
+            return None
+        logger.warning(
+            "rescued task_id=%s worker_id=%s attempt=%s state=%s",
+            record.id, record.lease_owner, record.attempts, transition.state,
+        )
+        return transition.state
+
+    def forget_dead_workers(self, older_than: timedelta) -> int:
+        """Delete worker rows silent for longer than older_than; return how many."""
+        deleted, _ = (
+            Worker.objects.using(self.database_alias)
+            .filter(last_heartbeat_at__lt=DatabaseNow() - Value(older_than))
+            .delete()
+        )
+        return deleted
+
+    def open_waiter(self) -> "Waiter":
+        """Return what the worker sleeps on between claims (dialects push or poll)."""
+        return Waiter()
+
+    def close_connections(self) -> None:
+        """Drop the worker's connection so the next query reconnects (after a failure)."""
+        self.connection.close()
+
+
+class Waiter:
+    """Sleeps until work may be there: by default nothing wakes it but its timeout."""
+
+    #: How often check() should be called while waiting, or None if it never needs calling.
+    check_interval: float | None = None
+
+    def fileno(self) -> int | None:
+        """A file descriptor that becomes readable on news, or None."""
+        return None
+
+    def check(self) -> bool:
+        """Consume pending news; return True if work may have arrived."""
+        return False
+
+    def close(self) -> None:
+        """Release what the waiter holds."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    """The fence for writes after a claim: this task, this worker, this attempt."""
+
+    task_id: UUID
+    worker_id: str
+    attempt: int
+    result_ttl: float
+
+    @classmethod
+    def of(cls, record: TaskRecord) -> "Lease":
+        ttl = (record.options or {}).get("result_ttl")
+        return cls(
+            task_id=record.id,
+            worker_id=record.lease_owner or "",
+            attempt=record.attempts,
+            result_ttl=float(ttl) if ttl is not None else get_settings().DEFAULT_RESULT_TTL,
+        )

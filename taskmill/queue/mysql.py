@@ -1,13 +1,60 @@
 """MariaDB/MySQL queue.
 
 Quirks handled:
-- No UPDATE ... RETURNING: a claim selects with FOR UPDATE SKIP LOCKED, then updates by id.
+- No UPDATE ... RETURNING: a claim selects ids with FOR UPDATE SKIP LOCKED (MariaDB 10.6+,
+  MySQL 8.0+), then updates them by id, in one transaction.
+- Django runs MySQL connections at READ COMMITTED, so SKIP LOCKED doesn't take gap locks
+  that would make concurrent claimers deadlock.
+- Times come from UTC_TIMESTAMP(6): Django stores UTC, and CURRENT_TIMESTAMP would be in the
+  session's time zone. A queue database with its own DATABASES TIME_ZONE is not supported.
 - No partial indexes: indexes.PartialIndex falls back to full indexes led by the state column.
 - No push notifications: workers poll with a short adaptive interval.
 """
 
+from collections.abc import Sequence
+from datetime import timedelta
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import F, Func, JSONField, Value
+from django.db.models.functions import Coalesce
+
+from ..models import TaskRecord
+from ..states import State
 from .base import Queue
+from .clock import DatabaseNow
 
 
 class MySQLQueue(Queue):
-    pass
+    def _claim_ids(
+        self, *, worker_id: str, queue_names: Sequence[str], limit: int, lease_seconds: float
+    ) -> list[UUID]:
+        manager = TaskRecord.objects.using(self.database_alias)
+        with transaction.atomic(using=self.database_alias):
+            ids = list(
+                manager.select_for_update(skip_locked=True)
+                .filter(
+                    state=State.READY,
+                    queue_name__in=list(queue_names),
+                    run_after__lte=DatabaseNow(),
+                )
+                .order_by("-priority", "run_after", "id")
+                .values_list("id", flat=True)[:limit]
+            )
+            if ids:
+                manager.filter(id__in=ids).update(
+                    state=State.RUNNING,
+                    attempts=F("attempts") + 1,
+                    lease_owner=worker_id,
+                    lease_expires_at=DatabaseNow() + Value(timedelta(seconds=lease_seconds)),
+                    started_at=Coalesce("started_at", DatabaseNow()),
+                    last_attempted_at=DatabaseNow(),
+                    worker_ids=Func(
+                        F("worker_ids"),
+                        Value("$"),
+                        Value(worker_id),
+                        function="JSON_ARRAY_APPEND",
+                        output_field=JSONField(),
+                    ),
+                )
+        return ids

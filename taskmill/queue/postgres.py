@@ -1,17 +1,32 @@
 """PostgreSQL queue.
 
 Quirks handled:
+- Claim is one statement: a CTE picks due rows with FOR UPDATE SKIP LOCKED (concurrent
+  claimers skip each other's rows instead of waiting) and an UPDATE ... RETURNING takes them.
+- The state literal is written into the claim's SQL text, not bound: with a bound parameter
+  a generic (prepared) plan can't prove the partial claim index applies and scans instead.
 - NOTIFY is sent inside the enqueuing transaction, so PostgreSQL delivers it on commit and
   never for a rolled-back enqueue; identical notifications in one transaction are folded.
-- Notifications don't reach workers behind PgBouncer in transaction mode: polling remains.
+- Notifications don't reach workers behind PgBouncer in transaction mode: polling remains,
+  so LISTEN only makes pickup faster, never correct.
+- Times come from CLOCK_TIMESTAMP(), the database's clock, not NOW() (the transaction's
+  start) nor any worker host's clock.
 """
 
-from collections.abc import Iterable
-from typing import Final
+import logging
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import Any, Final
+from uuid import UUID
 
-from .base import Queue
+from ..models import TaskRecord
+from ..states import State
+from .base import Queue, Waiter
+
+logger = logging.getLogger(__name__)
 
 CHANNEL: Final = "taskmill"
+CANCEL_CHANNEL: Final = "taskmill_cancel"
 
 
 class PostgresQueue(Queue):
@@ -20,6 +35,76 @@ class PostgresQueue(Queue):
         if not names:
             return
         with self.connection.cursor() as cursor:
-            # One NOTIFY per queue; the payload is a queue name, bound as a parameter.
-            for name in names:
-                cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, name])
+            cursor.execute(
+                "SELECT pg_notify(%s, name) FROM unnest(%s::text[]) AS name", [CHANNEL, names]
+            )
+
+    def notify_cancel(self) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [CANCEL_CHANNEL])
+
+    @cached_property
+    def _claim_sql(self) -> str:
+        quote = self.connection.ops.quote_name
+        meta = TaskRecord._meta
+        table = quote(meta.db_table)
+        c = {f.name: quote(f.column) for f in meta.concrete_fields}
+        return f"""
+            WITH picked AS (
+                SELECT {c["id"]} FROM {table}
+                WHERE {c["state"]} = '{State.READY.value}'
+                  AND {c["queue_name"]} = ANY(%(queues)s)
+                  AND {c["run_after"]} <= CLOCK_TIMESTAMP()
+                ORDER BY {c["priority"]} DESC, {c["run_after"]}, {c["id"]}
+                LIMIT %(limit)s
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE {table} AS t SET
+                {c["state"]} = %(running)s,
+                {c["attempts"]} = t.{c["attempts"]} + 1,
+                {c["lease_owner"]} = %(worker_id)s,
+                {c["lease_expires_at"]} = CLOCK_TIMESTAMP() + make_interval(secs => %(lease)s),
+                {c["started_at"]} = COALESCE(t.{c["started_at"]}, CLOCK_TIMESTAMP()),
+                {c["last_attempted_at"]} = CLOCK_TIMESTAMP(),
+                {c["worker_ids"]} = t.{c["worker_ids"]} || to_jsonb(%(worker_id)s::text)
+            FROM picked WHERE t.{c["id"]} = picked.{c["id"]}
+            RETURNING t.{c["id"]}
+        """  # noqa: S608 - only quoted identifiers and a State constant are formatted in
+
+    def _claim_ids(
+        self, *, worker_id: str, queue_names: Sequence[str], limit: int, lease_seconds: float
+    ) -> list[UUID]:
+        params: dict[str, Any] = {
+            "queues": list(queue_names),
+            "limit": limit,
+            "running": State.RUNNING.value,
+            "worker_id": worker_id,
+            "lease": lease_seconds,
+        }
+        with self.connection.cursor() as cursor:
+            cursor.execute(self._claim_sql, params)
+            return [row[0] for row in cursor.fetchall()]
+
+    def open_waiter(self) -> Waiter:
+        return ListenWaiter(self)
+
+
+class ListenWaiter(Waiter):
+    """Wakes on NOTIFY, over a connection of its own kept in autocommit."""
+
+    def __init__(self, queue: PostgresQueue) -> None:
+        wrapper = queue.connection
+        self.connection = wrapper.get_new_connection(wrapper.get_connection_params())
+        self.connection.autocommit = True
+        self.connection.execute(f"LISTEN {CHANNEL}")
+        self.connection.execute(f"LISTEN {CANCEL_CHANNEL}")
+
+    def fileno(self) -> int | None:
+        fileno: int = self.connection.fileno()
+        return fileno
+
+    def check(self) -> bool:
+        return any(True for _ in self.connection.notifies(timeout=0))
+
+    def close(self) -> None:
+        self.connection.close()

@@ -1,0 +1,61 @@
+"""The JSON messages between the supervisor and its children. No pickle: only JSON crosses."""
+
+import json
+from datetime import datetime
+from typing import Any, Final
+from uuid import UUID
+
+from ..models import TaskRecord
+from ..outcomes import Outcome
+
+RECORD_FIELDS: Final = (
+    "backend", "task_path", "queue_name", "priority", "state", "args", "kwargs", "options",
+    "attempts", "worker_ids", "errors", "return_value", "progress",
+)
+TIME_FIELDS: Final = ("enqueued_at", "run_after", "started_at", "last_attempted_at", "finished_at")
+
+
+def record_to_json(record: TaskRecord) -> dict[str, Any]:
+    """Return what a child needs to run and describe a claimed record."""
+    data: dict[str, Any] = {name: getattr(record, name) for name in RECORD_FIELDS}
+    data["id"] = str(record.id)
+    for name in TIME_FIELDS:
+        value: datetime | None = getattr(record, name)
+        data[name] = value.isoformat() if value is not None else None
+    return data
+
+
+def record_from_json(data: dict[str, Any]) -> TaskRecord:
+    """Rebuild an unsaved TaskRecord from record_to_json's output."""
+    values: dict[str, Any] = {name: data[name] for name in RECORD_FIELDS}
+    values["id"] = UUID(data["id"])
+    for name in TIME_FIELDS:
+        raw = data[name]
+        values[name] = datetime.fromisoformat(raw) if raw is not None else None
+    return TaskRecord(**values)
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    message = json.loads(raw)
+    if not isinstance(message, dict) or "type" not in message:
+        raise ValueError(f"malformed worker message: {raw[:200]!r}")
+    return message
+
+
+def run_message(record: TaskRecord) -> bytes:
+    return encode({"type": "run", "record": record_to_json(record)})
+
+
+def finished_message(task_id: UUID, backend_alias: str) -> bytes:
+    return encode({"type": "finished", "id": str(task_id), "backend": backend_alias})
+
+
+def outcome_message(task_id: str, outcome: Outcome) -> bytes:
+    return encode({"type": "outcome", "id": task_id, "outcome": outcome.to_json()})
+
+
+STOP_MESSAGE: Final = encode({"type": "stop"})

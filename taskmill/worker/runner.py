@@ -1,0 +1,116 @@
+"""Inside a child: resolve the registered task, decode its arguments, run it, return an Outcome.
+
+This is one of the two places the worker catches broadly: every BaseException an attempt
+raises becomes an Outcome, so no task can take its worker down.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from django.apps import apps
+from django.db import close_old_connections
+from django.db.models import Model
+from django.tasks import TaskContext, TaskResult, task_backends
+from django.tasks.signals import task_finished, task_started
+
+from ..codec import JSON, decode_arguments, encode_return_value
+from ..exceptions import Retry, TaskNotRegistered
+from ..models import TaskRecord
+from ..outcomes import AttemptError, Outcome, OutcomeKind
+from ..results import to_task_result
+from ..retry import is_retryable
+from ..task import TaskmillTask, resolve_task
+
+logger = logging.getLogger(__name__)
+
+
+def fetch_instance(label: str, pk: JSON) -> Model:
+    """Fetch a model instance passed by reference, fresh from its database."""
+    model = apps.get_model(label)
+    instance: Model = model._default_manager.get(pk=pk)
+    return instance
+
+
+def attempt_error(error: BaseException) -> AttemptError:
+    kind = type(error)
+    return AttemptError(
+        exception_class_path=f"{kind.__module__}.{kind.__qualname__}",
+        traceback="".join(traceback.format_exception(error)),
+    )
+
+
+def _failure(error: BaseException, *, retryable: bool, delay: float | None = None) -> Outcome:
+    return Outcome(
+        kind=OutcomeKind.FAILED, error=attempt_error(error), retryable=retryable, retry_delay=delay
+    )
+
+
+def _delay_for(task: TaskmillTask[..., Any], attempt: int) -> float | None:
+    # Only a delay *function* is evaluated here, in user space; numbers are the supervisor's.
+    if callable(task.retry_delay):
+        return float(task.retry_delay(attempt))
+    return None
+
+
+def _send_robust(signal: Any, result: TaskResult[..., Any]) -> None:
+    backend_class = type(task_backends[result.backend])
+    for receiver, response in signal.send_robust(sender=backend_class, task_result=result):
+        if isinstance(response, Exception):
+            logger.error(
+                "signal receiver failed receiver=%r task_id=%s",
+                receiver, result.id, exc_info=response,
+            )
+
+
+def run_attempt(record: TaskRecord) -> Outcome:
+    """Run one attempt of a claimed record; never raises."""
+    close_old_connections()
+    try:
+        return _run(record)
+    finally:
+        close_old_connections()
+
+
+def _run(record: TaskRecord) -> Outcome:
+    try:
+        task = resolve_task(record.task_path)
+    except TaskNotRegistered as error:
+        return _failure(error, retryable=False)
+    try:
+        args, kwargs = decode_arguments(record.args, record.kwargs, fetch_instance)
+        result = to_task_result(record, registered=task)
+    except Exception as error:  # noqa: BLE001 - a bad row fails its task, not the worker
+        return _failure(error, retryable=False)
+    _send_robust(task_started, result)
+    try:
+        if task.takes_context:
+            value = task.call(TaskContext(task_result=result), *args, **kwargs)
+        else:
+            value = task.call(*args, **kwargs)
+    except Retry as error:
+        return Outcome(kind=OutcomeKind.RETRY, error=attempt_error(error), retry_delay=error.delay)
+    except BaseException as error:  # noqa: BLE001 - every failure of user code is an outcome
+        try:
+            delay = _delay_for(task, record.attempts)
+        except Exception:  # noqa: BLE001 - a broken delay function falls back to the backoff
+            logger.exception("retry_delay function failed task_id=%s", record.id)
+            delay = None
+        return _failure(error, retryable=is_retryable(error, task.retry_on), delay=delay)
+    try:
+        return Outcome(kind=OutcomeKind.SUCCEEDED, return_value=encode_return_value(value))
+    except TypeError as error:
+        return _failure(error, retryable=False)
+
+
+def announce_finished(task_id: str, backend_alias: str) -> None:
+    """Send task_finished for a recorded outcome (record first, notify second)."""
+    close_old_connections()
+    try:
+        result = task_backends[backend_alias].get_result(task_id)
+    except Exception:  # noqa: BLE001 - a missing or pruned row only loses the signal
+        logger.exception("could not load finished task task_id=%s", task_id)
+        return
+    _send_robust(task_finished, result)

@@ -1,0 +1,91 @@
+"""Turn what the command line asked for into WorkerOptions, checked against the backend."""
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+
+from django.core.management.base import CommandError
+from django.tasks import task_backends
+from django.tasks.exceptions import InvalidTaskBackend
+
+from ..backend import DatabaseBackend
+from .supervisor import Supervisor, WorkerOptions
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
+VERBOSITY_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
+
+
+def build_options(
+    *,
+    backend_alias: str,
+    queues: Sequence[str] | None,
+    concurrency: int | None,
+    max_tasks_per_child: int | None,
+    burst: bool,
+    grace: float,
+    pool: str,
+) -> WorkerOptions:
+    """Return checked worker options; raise CommandError naming a bad value and the fix."""
+    try:
+        backend = task_backends[backend_alias]
+    except InvalidTaskBackend as error:
+        raise CommandError(f"--backend {backend_alias!r}: {error}") from error
+    if not isinstance(backend, DatabaseBackend):
+        raise CommandError(
+            f"Backend {backend_alias!r} is {type(backend).__name__}, not Taskmill's "
+            "DatabaseBackend; pass --backend with an alias of TASKS that uses it."
+        )
+    known = sorted(backend.queues)
+    if not known and not queues:
+        raise CommandError(
+            f"TASKS[{backend_alias!r}]['QUEUES'] is empty (any name is allowed), so the worker "
+            "can't tell which queues to serve: pass --queues a,b."
+        )
+    chosen = list(queues) if queues else known
+    unknown = [name for name in chosen if known and name not in known]
+    if unknown:
+        raise CommandError(
+            f"--queues names unknown queue(s) {', '.join(unknown)}; "
+            f"TASKS[{backend_alias!r}]['QUEUES'] allows: {', '.join(known)}."
+        )
+    if concurrency is not None and concurrency < 1:
+        raise CommandError(f"--concurrency must be at least 1, not {concurrency}.")
+    if max_tasks_per_child is not None and max_tasks_per_child < 1:
+        raise CommandError(f"--max-tasks-per-child must be at least 1, not {max_tasks_per_child}.")
+    if grace < 0:
+        raise CommandError(f"--grace must be 0 or more seconds, not {grace}.")
+    solo = pool == "solo"
+    return WorkerOptions(
+        backend_alias=backend_alias,
+        database_alias=backend.database_alias,
+        queue_names=tuple(chosen),
+        concurrency=1 if solo else (concurrency or os.cpu_count() or 1),
+        max_tasks_per_child=max_tasks_per_child,
+        burst=burst,
+        grace=grace,
+        solo=solo,
+    )
+
+
+def configure_logging(verbosity: int) -> None:
+    """Give the taskmill loggers a readable console format unless the project set LOGGING."""
+    logger = logging.getLogger("taskmill")
+    logger.setLevel(VERBOSITY_LEVELS.get(verbosity, logging.DEBUG))
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger.addHandler(handler)
+
+
+def run_worker(options: WorkerOptions) -> int:
+    """Run a worker in this process until it stops; return its exit code."""
+    supervisor = Supervisor(options)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    restore = supervisor.install_signal_handlers() if in_main_thread else None
+    try:
+        return supervisor.run()
+    finally:
+        if restore is not None:
+            restore()

@@ -1,0 +1,453 @@
+"""The worker's supervisor: claims tasks into free slots, hands them to the pool, records their
+outcomes, heartbeats, rescues, and shuts down gracefully. It never runs user code.
+
+run() is a loop around run_once() (named steps) and _wait_for_work().
+"""
+
+import logging
+import os
+import random
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from multiprocessing.connection import wait
+from typing import Final
+from uuid import UUID
+
+from django.db import DatabaseError, InterfaceError
+from django.utils import timezone
+
+from ..conf import get_settings
+from ..exceptions import QueueBusy, TaskCancelled, TaskCrashed
+from ..models import TaskRecord, Worker
+from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
+from ..queue import get_queue
+from ..queue.base import Lease, Queue, Waiter
+from ..queue.errors import translate
+from .pool import ChildExited, ForkPool, OutcomeReceived, Pool, SoloPool
+
+logger = logging.getLogger("taskmill.worker")
+
+MIN_POLL: Final = 0.05
+RECONNECT_MIN: Final = 0.5
+RECONNECT_MAX: Final = 10.0
+CANCEL_CHECK_INTERVAL: Final = 0.5
+DEAD_WORKER_ROWS_AFTER: Final = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerOptions:
+    backend_alias: str
+    database_alias: str
+    queue_names: tuple[str, ...]
+    concurrency: int
+    max_tasks_per_child: int | None = None
+    burst: bool = False
+    grace: float = 30.0
+    solo: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class Running:
+    """A task this worker holds, with what it needs to record or release it."""
+
+    record: TaskRecord
+    lease: Lease
+    deadline: float | None  # monotonic time of its timeout
+
+
+@dataclass(slots=True, kw_only=True)
+class PendingWrite:
+    """An outcome decided but not yet written (the database was away)."""
+
+    running: Running
+    transition: Transition | None  # None: release unrun
+
+
+def _error(kind: type[BaseException], message: str) -> AttemptError:
+    return AttemptError(
+        exception_class_path=f"{kind.__module__}.{kind.__qualname__}",
+        traceback=f"{kind.__module__}.{kind.__qualname__}: {message}\n",
+    )
+
+
+def new_worker_id() -> str:
+    host = socket.gethostname()[:40]
+    return f"{host}:{os.getpid()}:{random.randbytes(3).hex()}"  # noqa: S311 - an id, not a secret
+
+
+@dataclass(eq=False)
+class Supervisor:
+    options: WorkerOptions
+    worker_id: str = field(default_factory=new_worker_id)
+    running: dict[UUID, Running] = field(default_factory=dict)
+    pending: list[PendingWrite] = field(default_factory=list)
+    stop_requested: bool = False
+    force_stop: bool = False
+
+    def __post_init__(self) -> None:
+        self.settings = get_settings()
+        self.queue: Queue = get_queue(self.options.database_alias)
+        self.pool: Pool = (
+            SoloPool() if self.options.solo
+            else ForkPool(size=self.options.concurrency,
+                          max_tasks_per_child=self.options.max_tasks_per_child)
+        )
+        self.waiter: Waiter | None = None
+        self.poll_delay = MIN_POLL
+        self.next_claim_at = 0.0
+        self.next_heartbeat_at = 0.0
+        self.next_rescue_at = 0.0
+        self.next_cancel_check_at = 0.0
+        self.stop_deadline: float | None = None
+        self.reconnect_delay = RECONNECT_MIN
+        self.drained = False
+        self._wakeup_read: int | None = None
+
+    # -- Lifecycle --------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until stopped (or, with burst, until nothing is due); return the exit code."""
+        self._start()
+        try:
+            while not self._should_exit():
+                self.run_once(time.monotonic())
+                self._wait_for_work()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _start(self) -> None:
+        if self.options.solo:
+            logger.warning("solo pool: tasks run in the worker process; timeouts and "
+                           "cancelling running tasks are unavailable")
+        self.queue.prepare_worker_connection()
+        self.queue.register_worker(Worker(
+            id=self.worker_id, backend=self.options.backend_alias, host=socket.gethostname(),
+            pid=os.getpid(), queues=list(self.options.queue_names),
+            concurrency=self.options.concurrency,
+        ))
+        self.pool.start()
+        self.waiter = self.queue.open_waiter()
+        logger.info("worker started worker_id=%s queues=%s concurrency=%s pool=%s",
+                    self.worker_id, ",".join(self.options.queue_names),
+                    self.options.concurrency, "solo" if self.options.solo else "fork")
+
+    def request_stop(self) -> None:
+        """Stop claiming and let running tasks finish; a second call stops at once.
+
+        Called from signal handlers: it only sets state.
+        """
+        if self.stop_requested:
+            self.force_stop = True
+        self.stop_requested = True
+
+    def _should_exit(self) -> bool:
+        if self.force_stop:
+            return True
+        if self.stop_requested or (self.options.burst and self.drained):
+            return not self.running and not self.pending
+        return False
+
+    # -- One iteration ----------------------------------------------------------------------
+
+    def run_once(self, now: float) -> None:
+        """Do every step that is due; survive database errors."""
+        try:
+            self._reap_finished()
+            self._enforce_deadlines(now)
+            self._write_pending()
+            self._claim_into_free_slots(now)
+            self._heartbeat_if_due(now)
+            self._check_cancel_requests_if_due(now)
+            self._rescue_if_due(now)
+            self.reconnect_delay = RECONNECT_MIN
+        except (DatabaseError, InterfaceError) as error:
+            self._on_database_error(error)
+
+    def _reap_finished(self) -> None:
+        for event in self.pool.poll_events():
+            if isinstance(event, OutcomeReceived):
+                self._settle(event.task_id, event.outcome)
+            elif isinstance(event, ChildExited) and event.task_id is not None:
+                self._settle_exit(event)
+            elif isinstance(event, ChildExited) and event.kill_reason is None and event.exit_code:
+                logger.warning("child exited between tasks pid=%s code=%s",
+                               event.child.pid, event.exit_code)
+        # Every event becomes a pending write first, so a database error loses none of them.
+        self._write_pending()
+
+    def _settle_exit(self, event: ChildExited) -> None:
+        assert event.task_id is not None  # noqa: S101 - checked by the caller
+        if event.kill_reason == "shutdown":
+            self._release(event.task_id)
+            return
+        if event.kill_reason == "timeout":
+            running = self.running.get(event.task_id)
+            limit = running.record.options.get("timeout") if running else None
+            outcome = Outcome(kind=OutcomeKind.TIMED_OUT,
+                              error=_error(TimeoutError, f"task exceeded its timeout of {limit} s"))
+        elif event.kill_reason == "cancel":
+            outcome = Outcome(kind=OutcomeKind.CANCELLED,
+                              error=_error(TaskCancelled, "cancelled while running"))
+        else:
+            outcome = Outcome(kind=OutcomeKind.CRASHED,
+                              error=_error(TaskCrashed, _describe_exit(event.exit_code)))
+        self._settle(event.task_id, outcome)
+
+    def _settle(self, task_id: UUID, outcome: Outcome) -> None:
+        running = self.running.get(task_id)
+        if running is None:
+            logger.error("outcome for a task this worker doesn't hold task_id=%s", task_id)
+            return
+        transition = next_transition(
+            attempt=running.lease.attempt, options=running.record.options,
+            outcome=outcome, now=timezone.now(),
+        )
+        self.pending.append(PendingWrite(running=running, transition=transition))
+
+    def _release(self, task_id: UUID) -> None:
+        running = self.running.get(task_id)
+        if running is not None:
+            self.pending.append(PendingWrite(running=running, transition=None))
+
+    def _write_pending(self) -> None:
+        while self.pending:
+            write = self.pending[0]
+            running = write.running
+            if write.transition is None:
+                prior = running.record.worker_ids[:-1]
+                self.queue.release(running.lease, prior_worker_ids=prior)
+                logger.info("task released task_id=%s", running.lease.task_id)
+            else:
+                recorded = self.queue.finish(
+                    running.lease, write.transition, prior_errors=running.record.errors
+                )
+                self._log_outcome(running, write.transition, recorded)
+                if recorded and write.transition.is_final:
+                    self.pool.announce_finished(running.lease.task_id, running.record.backend)
+            self.pending.pop(0)
+            self.running.pop(running.lease.task_id, None)
+
+    def _log_outcome(self, running: Running, transition: Transition, recorded: bool) -> None:
+        if not recorded:
+            return
+        level = logging.WARNING if transition.error is not None else logging.INFO
+        logger.log(level, "task %s task_id=%s path=%s attempt=%s%s", transition.state,
+                   running.lease.task_id, running.record.task_path, running.lease.attempt,
+                   f" error={transition.error.exception_class_path}" if transition.error else "")
+
+    def _enforce_deadlines(self, now: float) -> None:
+        if self.stop_deadline is not None and now >= self.stop_deadline:
+            self._kill_all("shutdown", grace=0)
+        if self.pool.supports_kill:
+            for running in self.running.values():
+                if running.deadline is not None and now >= running.deadline:
+                    self._kill_task(running.lease.task_id, "timeout")
+        self.pool.enforce_kills(now)
+
+    def _kill_task(self, task_id: UUID, reason: str, grace: float | None = None) -> None:
+        child = self.pool.find_child(task_id)
+        if child is not None:
+            self.pool.kill(child, reason, self.settings.CANCEL_GRACE_SECONDS if grace is None
+                           else grace)
+
+    def _kill_all(self, reason: str, grace: float) -> None:
+        for task_id in list(self.running):
+            self._kill_task(task_id, reason, grace)
+
+    def _claim_into_free_slots(self, now: float) -> None:
+        if self.stop_requested or now < self.next_claim_at:
+            return
+        idle = self.pool.idle_children()
+        if not idle:
+            return
+        records = self.queue.claim(
+            worker_id=self.worker_id, queue_names=self.options.queue_names,
+            limit=len(idle), lease_seconds=self.settings.LEASE_SECONDS,
+        )
+        self._adapt_poll(now, claimed=len(records), asked=len(idle))
+        for child, record in zip(idle, records, strict=False):
+            timeout = record.options.get("timeout")
+            self.running[record.id] = Running(
+                record=record, lease=Lease.of(record),
+                deadline=now + float(timeout) if timeout else None,
+            )
+            self.pool.dispatch(child, record)
+        self._reap_finished()
+
+    def _adapt_poll(self, now: float, *, claimed: int, asked: int) -> None:
+        if claimed:
+            self.drained = False
+            self.poll_delay = MIN_POLL
+            self.next_claim_at = now
+            return
+        self.drained = not self.running
+        self.poll_delay = min(self.poll_delay * 2, self.settings.POLL_INTERVAL)
+        self.next_claim_at = now + self.poll_delay
+
+    def _heartbeat_if_due(self, now: float) -> None:
+        if now < self.next_heartbeat_at:
+            return
+        self.queue.heartbeat(self.worker_id, self.settings.LEASE_SECONDS)
+        self.next_heartbeat_at = now + self.settings.HEARTBEAT_SECONDS
+
+    def _check_cancel_requests_if_due(self, now: float) -> None:
+        if not self.running or now < self.next_cancel_check_at or not self.pool.supports_kill:
+            return
+        for task_id in self.queue.cancel_requests(self.worker_id):
+            self._kill_task(task_id, "cancel")
+        self.next_cancel_check_at = now + CANCEL_CHECK_INTERVAL
+
+    def _rescue_if_due(self, now: float) -> None:
+        if now < self.next_rescue_at:
+            return
+        lease = self.settings.LEASE_SECONDS
+        # Jittered, so many workers started together don't all rescue at the same moment.
+        self.next_rescue_at = now + lease / 2 * random.uniform(0.75, 1.25)  # noqa: S311
+        self.queue.rescue_expired()
+        self.queue.forget_dead_workers(DEAD_WORKER_ROWS_AFTER)
+
+    # -- Waiting, errors, shutdown ------------------------------------------------------------
+
+    def _wait_for_work(self) -> None:
+        if self.options.solo:
+            if self.next_claim_at > time.monotonic() and not self._should_exit():
+                time.sleep(max(0.0, min(self.next_claim_at - time.monotonic(), MIN_POLL * 4)))
+            return
+        now = time.monotonic()
+        until = min(self.next_claim_at, self.next_heartbeat_at, self.next_rescue_at)
+        if self.running:
+            until = min(until, now + CANCEL_CHECK_INTERVAL)
+            deadlines = [r.deadline for r in self.running.values() if r.deadline is not None]
+            until = min([until, *deadlines])
+        if self.stop_deadline is not None:
+            until = min(until, self.stop_deadline)
+        timeout = max(0.0, until - now)
+        handles: list[object] = list(self.pool.wait_handles())
+        if self._wakeup_read is not None:
+            handles.append(self._wakeup_read)
+        waiter_fd = self.waiter.fileno() if self.waiter is not None else None
+        if waiter_fd is not None:
+            handles.append(waiter_fd)
+        self._wait_on(handles, timeout, waiter_fd)
+
+    def _wait_on(self, handles: list[object], timeout: float, waiter_fd: int | None) -> None:
+        step = self.waiter.check_interval if self.waiter is not None else None
+        end = time.monotonic() + timeout
+        while True:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return
+            ready = wait(handles, timeout=min(remaining, step) if step else remaining)  # type: ignore[arg-type]  # wait() accepts ints and Connections
+            if self._wakeup_read is not None and self._wakeup_read in ready:
+                self._drain_wakeup()
+                return
+            news = waiter_fd is not None and waiter_fd in ready
+            if (news or step) and self.waiter is not None and self.waiter.check():
+                self.next_claim_at = time.monotonic()
+                self.next_cancel_check_at = 0.0
+                return
+            if any(handle != waiter_fd for handle in ready):
+                return  # a child reported
+
+    def _drain_wakeup(self) -> None:
+        assert self._wakeup_read is not None  # noqa: S101 - caller checked
+        try:
+            os.read(self._wakeup_read, 512)
+        except BlockingIOError:
+            pass
+        if self.stop_requested and self.stop_deadline is None:
+            self.stop_deadline = time.monotonic() + self.options.grace
+            logger.info("stopping: no new tasks; %s running get %.0f s to finish",
+                        len(self.running), self.options.grace)
+        if self.force_stop:
+            logger.warning("stopping now: killing %s running task(s)", len(self.running))
+
+    def _on_database_error(self, error: DatabaseError | InterfaceError) -> None:
+        translated = translate(error)
+        if isinstance(translated, QueueBusy):
+            logger.info("database busy, retrying: %s", translated)
+            time.sleep(random.uniform(0.01, 0.05))  # noqa: S311
+            return
+        logger.error("database error, reconnecting in %.1f s: %s", self.reconnect_delay, error,
+                     exc_info=translated is None)
+        self.queue.close_connections()
+        if self.waiter is not None:
+            self.waiter.close()
+            self.waiter = None
+        self._sleep_interruptibly(self.reconnect_delay)
+        self.reconnect_delay = min(self.reconnect_delay * 2, RECONNECT_MAX)
+        try:
+            self.waiter = self.queue.open_waiter()
+        except (DatabaseError, InterfaceError, OSError):
+            self.waiter = None  # polling still works; the next error retries the waiter
+        except Exception:  # noqa: BLE001 - driver-level connect errors vary by driver
+            self.waiter = None
+
+    def _sleep_interruptibly(self, seconds: float) -> None:
+        handles: list[object] = [self._wakeup_read] if self._wakeup_read is not None else []
+        if handles:
+            if wait(handles, timeout=seconds):  # type: ignore[arg-type]  # an fd is accepted
+                self._drain_wakeup()
+        else:
+            time.sleep(seconds)
+
+    def _shutdown(self) -> None:
+        try:
+            self._reap_finished()  # outcomes that arrived while stopping are kept
+        except (DatabaseError, InterfaceError) as error:
+            logger.error("could not record outcomes at shutdown: %s", error)
+        # Kill first, then release: a task handed back must not still be running anywhere.
+        self.pool.stop(grace=0.0)
+        for task_id in list(self.running):
+            if not any(p.running.lease.task_id == task_id for p in self.pending):
+                self._release(task_id)
+        try:
+            self._write_pending()
+            self.queue.deregister_worker(self.worker_id)
+        except (DatabaseError, InterfaceError) as error:
+            logger.error("could not release tasks at shutdown; the rescuer will: %s", error)
+        if self.waiter is not None:
+            self.waiter.close()
+        logger.info("worker stopped worker_id=%s", self.worker_id)
+
+    # -- Signals ----------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> Callable[[], None]:
+        """Route SIGTERM/SIGINT to request_stop and wake the loop through a pipe.
+
+        Return a function that puts the previous handlers back.
+        """
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        self._wakeup_read = read
+        previous_fd = signal.set_wakeup_fd(write)
+        previous = {
+            signum: signal.signal(signum, lambda s, f: self.request_stop())
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+
+        def restore() -> None:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            signal.set_wakeup_fd(previous_fd)
+            os.close(read)
+            os.close(write)
+            self._wakeup_read = None
+
+        return restore
+
+
+def _describe_exit(exit_code: int) -> str:
+    if exit_code < 0:
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:
+            name = f"signal {-exit_code}"
+        return f"the task's process was killed by {name}"
+    return f"the task's process exited with code {exit_code}"
