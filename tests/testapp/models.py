@@ -33,3 +33,15 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.result_id})"
+
+
+class SignalRecord(models.Model):
+    """One row per task_started / task_finished signal a worker child sent."""
+
+    result_id = models.CharField(max_length=64)
+    signal = models.CharField(max_length=20)
+    status = models.CharField(max_length=20)
+    sender = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return f"{self.signal} {self.result_id} {self.status}"

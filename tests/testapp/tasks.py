@@ -1,13 +1,15 @@
 """Purpose-named tasks the tests enqueue; each does exactly what its name says."""
 
 import asyncio
+import ctypes
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from django.tasks import TaskContext
 
-from taskmill import task
+from taskmill import Retry, task
 
 from .models import Article, LedgerEntry
 
@@ -97,6 +99,65 @@ def append_to_ledger(key: str) -> str:
 def sleep_for(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+GATE_DEADLINE = 120.0
+
+
+@task
+def block_until_released(gate: str) -> str:
+    """Mark `gate`/started, then wait until the test creates `gate`/release."""
+    gate_dir = Path(gate)
+    (gate_dir / f"started-{os.getpid()}").touch()
+    deadline = time.monotonic() + GATE_DEADLINE
+    while not (gate_dir / "release").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gate {gate} was never released")
+        time.sleep(0.01)
+    return "released"
+
+
+@task(timeout=1)
+def hang_with_timeout(gate: str) -> None:
+    """Mark the gate, then hang far past the 1 s timeout."""
+    (Path(gate) / f"started-{os.getpid()}").touch()
+    time.sleep(600)
+
+
+@task
+def exit_hard(code: int = 3) -> None:
+    os._exit(code)
+
+
+@task
+def segfault() -> None:
+    ctypes.string_at(0)
+
+
+@task(max_attempts=3, retry_delay=0)
+def fail_twice_then_succeed() -> int:
+    attempts = LedgerEntry.objects.filter(key="fail_twice").count() + 1
+    LedgerEntry.objects.create(result_id="", key="fail_twice", pid=os.getpid())
+    if attempts < 3:
+        raise TransientError(f"attempt {attempts} fails")
+    return attempts
+
+
+@task(max_attempts=2)
+def raise_retry(delay: float) -> None:
+    raise Retry(delay=delay, reason="asked to retry")
+
+
+@task(max_attempts=3, retry_delay=0, retry_on=(TransientError,))
+def fail_permanently() -> None:
+    raise KeyError("not retried: KeyError is not in retry_on")
+
+
+@task
+def ledger_task(key: str) -> str:
+    """Append one ledger row per execution, in its own transaction: proves exactly-once."""
+    LedgerEntry.objects.create(result_id=key, key=key, pid=os.getpid())
+    return key
 
 
 def not_a_task() -> None:
