@@ -10,10 +10,12 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.tasks import TaskResult
+from django.tasks.exceptions import TaskResultDoesNotExist
 
 from .codec import JSON, encode_arguments
 from .conf import get_settings
 from .exceptions import ArgumentsTooLarge
+from .ids import parse_task_id
 from .models import TaskRecord
 from .states import State
 from .task import TaskmillTask
@@ -44,8 +46,20 @@ def _check_size(task: TaskmillTask[..., Any], args: list[JSON], kwargs: dict[str
 
 
 def dependency_ids(task: TaskmillTask[..., Any]) -> list[str]:
-    """Return the result ids a task depends on."""
-    return [d.id if isinstance(d, TaskResult) else str(d) for d in task.depends_on]
+    """Return the result ids a task depends on, in canonical form.
+
+    Raise TaskResultDoesNotExist for an id that can't name any result, as get_result() does.
+    """
+    ids = []
+    for dependency in task.depends_on:
+        given = dependency.id if isinstance(dependency, TaskResult) else dependency
+        parsed = parse_task_id(given)
+        if parsed is None:
+            raise TaskResultDoesNotExist(
+                f"depends_on names {given!r}, which is not a Taskmill result id."
+            )
+        ids.append(str(parsed))
+    return ids
 
 
 def build_record(

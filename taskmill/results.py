@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from traceback import format_exception_only
 from typing import Any, NotRequired, TypedDict
 
@@ -65,6 +66,12 @@ def options_from_storage(stored: StoredOptions | dict[str, Any]) -> dict[str, An
     return values
 
 
+def _given_run_after(record: TaskRecord) -> datetime | None:
+    # run_after is NOT NULL, stored as the enqueue time when none was given; the result shows
+    # None then, so result.task equals the task that was enqueued (as Django's backends do).
+    return None if record.run_after == record.enqueued_at else record.run_after
+
+
 def task_for_record(
     record: TaskRecord, registered: TaskmillTask[..., Any] | None = None
 ) -> TaskmillTask[..., Any]:
@@ -74,7 +81,7 @@ def task_for_record(
         base,
         priority=record.priority,
         queue_name=record.queue_name,
-        run_after=record.run_after,
+        run_after=_given_run_after(record),
         backend=record.backend,
         depends_on=(),
         for_object=None,

@@ -1,5 +1,6 @@
 """A database router that keeps Taskmill's tables in the database its backends name."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +22,12 @@ def queue_databases() -> list[str]:
         except ImportError:
             continue
         if isinstance(backend_class, type) and issubclass(backend_class, DatabaseBackend):
-            database = params.get("OPTIONS", {}).get("DATABASE", DEFAULT_DB_ALIAS)
+            options = params.get("OPTIONS", {})
+            # A malformed entry is the backend's check to report; it must not break routing
+            # or the other checks first.
+            database = options.get("DATABASE") if isinstance(options, Mapping) else None
+            if not isinstance(database, str):
+                database = DEFAULT_DB_ALIAS
             if database not in aliases:
                 aliases.append(database)
     return aliases or [DEFAULT_DB_ALIAS]

@@ -156,6 +156,7 @@ class Supervisor:
 
     def run_once(self, now: float) -> None:
         """Do every step that is due; survive database errors."""
+        self._begin_stop_if_requested(now)
         try:
             self._reap_finished()
             self._enforce_deadlines(now)
@@ -167,6 +168,12 @@ class Supervisor:
             self.reconnect_delay = RECONNECT_MIN
         except (DatabaseError, InterfaceError) as error:
             self._on_database_error(error)
+
+    def _begin_stop_if_requested(self, now: float) -> None:
+        if self.stop_requested and self.stop_deadline is None:
+            self.stop_deadline = now + self.options.grace
+            logger.info("stopping: no new tasks; %s running get %.1f s to finish",
+                        len(self.running), self.options.grace)
 
     def _reap_finished(self) -> None:
         for event in self.pool.poll_events():
@@ -319,7 +326,10 @@ class Supervisor:
                 time.sleep(max(0.0, min(self.next_claim_at - time.monotonic(), MIN_POLL * 4)))
             return
         now = time.monotonic()
-        until = min(self.next_claim_at, self.next_heartbeat_at, self.next_rescue_at)
+        until = min(self.next_heartbeat_at, self.next_rescue_at)
+        # With every slot busy, the next claim waits for a child to report, not for a timer.
+        if self.pool.idle_children() and not self.stop_requested:
+            until = min(until, self.next_claim_at)
         if self.running:
             until = min(until, now + CANCEL_CHECK_INTERVAL)
             deadlines = [r.deadline for r in self.running.values() if r.deadline is not None]
@@ -360,12 +370,6 @@ class Supervisor:
             os.read(self._wakeup_read, 512)
         except BlockingIOError:
             pass
-        if self.stop_requested and self.stop_deadline is None:
-            self.stop_deadline = time.monotonic() + self.options.grace
-            logger.info("stopping: no new tasks; %s running get %.0f s to finish",
-                        len(self.running), self.options.grace)
-        if self.force_stop:
-            logger.warning("stopping now: killing %s running task(s)", len(self.running))
 
     def _on_database_error(self, error: DatabaseError | InterfaceError) -> None:
         translated = translate(error)
@@ -397,6 +401,8 @@ class Supervisor:
             time.sleep(seconds)
 
     def _shutdown(self) -> None:
+        if self.force_stop and self.running:
+            logger.warning("stopping now: killing %s running task(s)", len(self.running))
         try:
             self._reap_finished()  # outcomes that arrived while stopping are kept
         except (DatabaseError, InterfaceError) as error:

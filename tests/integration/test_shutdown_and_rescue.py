@@ -1,0 +1,123 @@
+"""Signals and crashes of the worker itself: graceful drain, hand-back, rescue, fencing."""
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.processes import WorkerFactory
+from tests.testapp import tasks
+from tests.waiting import WaitUntil
+
+from .helpers import children_of, error_paths, is_alive, record, short_lease_env, started_pids
+from .helpers import state_of, summary
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _release(gate: Path) -> None:
+    (gate / "release").touch()
+
+
+def test_sigterm_lets_the_running_task_finish_then_exits_zero(
+    worker_process: WorkerFactory, wait_until: WaitUntil, tmp_path: Path
+) -> None:
+    blocked = tasks.block_until_released.enqueue(str(tmp_path))
+    queued = tasks.noop.enqueue()
+    worker = worker_process("--concurrency", "1", "--grace", "30")
+    wait_until(lambda: started_pids(tmp_path), timeout=15)
+    worker.send(signal.SIGTERM)
+    wait_until(lambda: "stopping" in worker.output(), timeout=5)
+    _release(tmp_path)
+    assert worker.wait(20) == 0, worker.output()
+    assert state_of(blocked.id) == "succeeded"
+    assert state_of(queued.id) == "ready", "no new claims after SIGTERM"
+
+
+def test_task_still_running_after_grace_is_handed_back_unconsumed(
+    worker_process: WorkerFactory, wait_until: WaitUntil, tmp_path: Path
+) -> None:
+    blocked = tasks.block_until_released.enqueue(str(tmp_path))
+    worker = worker_process("--concurrency", "1", "--grace", "0.5")
+    (pid,) = wait_until(lambda: started_pids(tmp_path), timeout=15)
+    worker.send(signal.SIGTERM)
+    assert worker.wait(20) == 0, worker.output()
+    row = record(blocked.id)
+    assert row.state == "ready"
+    assert row.attempts == 0
+    assert row.worker_ids == []
+    assert row.lease_owner is None
+    assert not is_alive(pid)
+
+
+def test_second_sigint_stops_at_once(
+    worker_process: WorkerFactory, wait_until: WaitUntil, tmp_path: Path
+) -> None:
+    blocked = tasks.block_until_released.enqueue(str(tmp_path))
+    worker = worker_process("--concurrency", "1", "--grace", "600")
+    (pid,) = wait_until(lambda: started_pids(tmp_path), timeout=15)
+    worker.send(signal.SIGINT)
+    wait_until(lambda: "stopping" in worker.output(), timeout=5)
+    worker.send(signal.SIGINT)
+    assert worker.wait(10) == 0, worker.output()
+    assert state_of(blocked.id) == "ready"
+    assert not is_alive(pid)
+
+
+def test_children_die_with_a_killed_supervisor_and_the_task_is_rescued(
+    worker_process: WorkerFactory, wait_until: WaitUntil, tmp_path: Path
+) -> None:
+    blocked = tasks.block_until_released.using(max_attempts=2).enqueue(str(tmp_path))
+    first = worker_process("--concurrency", "1", env=short_lease_env())
+    (pid,) = wait_until(lambda: started_pids(tmp_path), timeout=15)
+    assert pid in children_of(first.pid)
+    first.send(signal.SIGKILL)
+    wait_until(lambda: not is_alive(pid), timeout=5, message="child died with its supervisor")
+    for started in tmp_path.glob("started-*"):
+        started.unlink()
+    worker_process("--concurrency", "1", env=short_lease_env())
+    wait_until(lambda: started_pids(tmp_path), timeout=20, message="rescued and run again")
+    _release(tmp_path)
+    wait_until(lambda: state_of(blocked.id) == "succeeded", timeout=15)
+    row = record(blocked.id)
+    assert row.attempts == 2
+    assert error_paths(blocked.id) == ["taskmill.exceptions.WorkerLost"]
+    assert row.errors[0]["attempt"] == 1
+    assert len(row.worker_ids) == 2 and row.worker_ids[0] != row.worker_ids[1]
+
+
+def test_rescue_without_attempts_left_fails_with_worker_lost(
+    worker_process: WorkerFactory, wait_until: WaitUntil, tmp_path: Path
+) -> None:
+    blocked = tasks.block_until_released.enqueue(str(tmp_path))
+    first = worker_process("--concurrency", "1", env=short_lease_env())
+    wait_until(lambda: started_pids(tmp_path), timeout=15)
+    first.send_group(signal.SIGKILL)
+    worker_process("--concurrency", "1", env=short_lease_env())
+    wait_until(lambda: state_of(blocked.id) == "failed", timeout=20,
+               message=f"rescued: {summary(blocked.id)}")
+    assert error_paths(blocked.id) == ["taskmill.exceptions.WorkerLost"]
+
+
+def test_paused_worker_cannot_overwrite_the_rescued_attempt(
+    worker_process: WorkerFactory, wait_until: WaitUntil, tmp_path: Path
+) -> None:
+    blocked = tasks.block_until_released.using(max_attempts=2).enqueue(str(tmp_path))
+    paused = worker_process("--concurrency", "1", env=short_lease_env())
+    wait_until(lambda: len(started_pids(tmp_path)) == 1, timeout=15)
+    paused.send(signal.SIGSTOP)
+    try:
+        rescuer = worker_process("--concurrency", "1", env=short_lease_env())
+        wait_until(lambda: len(started_pids(tmp_path)) == 2, timeout=20,
+                   message=f"second attempt started: {summary(blocked.id)}")
+        _release(tmp_path)
+        wait_until(lambda: state_of(blocked.id) == "succeeded", timeout=15)
+    finally:
+        paused.send(signal.SIGCONT)
+    wait_until(lambda: "lease lost" in paused.output(), timeout=15,
+               message="the paused worker noticed it lost the lease")
+    row = record(blocked.id)
+    assert row.attempts == 2
+    assert error_paths(blocked.id) == ["taskmill.exceptions.WorkerLost"]
+    assert row.worker_ids[1] in rescuer.output() or len(row.worker_ids) == 2
+    assert row.state == "succeeded"
