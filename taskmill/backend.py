@@ -4,7 +4,7 @@ records, hands them to the queue, and reads results back."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from django.conf import settings
 from django.core import checks
@@ -38,22 +38,28 @@ def backend_problems(alias: str, params: Mapping[str, Any]) -> list[tuple[str, s
         return [(f"{where}['OPTIONS'] must be a dict.", "Use e.g. {'DATABASE': 'default'}.")]
     for key, value in options.items():
         if key not in OPTION_KINDS:
-            problems.append((
-                f"Unknown key {key!r} in {where}['OPTIONS'].",
-                f"Allowed keys: {', '.join(sorted(OPTION_KINDS))}.",
-            ))
+            problems.append(
+                (
+                    f"Unknown key {key!r} in {where}['OPTIONS'].",
+                    f"Allowed keys: {', '.join(sorted(OPTION_KINDS))}.",
+                )
+            )
         elif not isinstance(value, OPTION_KINDS[key]):
-            problems.append((
-                f"{where}['OPTIONS'][{key!r}] must be {OPTION_KINDS[key].__name__}, "
-                f"not {type(value).__name__}.",
-                "DATABASE names an alias of settings.DATABASES.",
-            ))
+            problems.append(
+                (
+                    f"{where}['OPTIONS'][{key!r}] must be {OPTION_KINDS[key].__name__}, "
+                    f"not {type(value).__name__}.",
+                    "DATABASE names an alias of settings.DATABASES.",
+                )
+            )
     database = options.get("DATABASE", DEFAULT_DB_ALIAS)
     if isinstance(database, str) and database not in settings.DATABASES:
-        problems.append((
-            f"{where}['OPTIONS']['DATABASE'] is {database!r}, which is not in DATABASES.",
-            f"Use one of: {', '.join(sorted(settings.DATABASES))}.",
-        ))
+        problems.append(
+            (
+                f"{where}['OPTIONS']['DATABASE'] is {database!r}, which is not in DATABASES.",
+                f"Use one of: {', '.join(sorted(settings.DATABASES))}.",
+            )
+        )
     queues = params.get("QUEUES")
     if queues is not None:
         problems.extend(_queue_problems(where, queues))
@@ -119,13 +125,16 @@ class DatabaseBackend(BaseTaskBackend):
                 "module level under its function's name."
             )
 
-    def enqueue(
-        self, task: Task[..., Any], args: Sequence[object], kwargs: Mapping[str, object]
-    ) -> TaskResult[..., Any]:
+    def enqueue[**P, R](
+        self, task: Task[P, R], args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> TaskResult[P, R]:
         """Store the task for a worker to run; inside atomic(), it exists only if it commits."""
-        return self.enqueue_many(task, [(args, kwargs)])[0]
+        # enqueue_many builds results for any task; this one's types are the caller's.
+        return cast("TaskResult[P, R]", self.enqueue_many(task, [(args, kwargs)])[0])
 
-    def enqueue_many(self, task: Task[..., Any], calls: Iterable[Call]) -> list[TaskResult[..., Any]]:
+    def enqueue_many(
+        self, task: Task[..., Any], calls: Iterable[Call]
+    ) -> list[TaskResult[..., Any]]:
         """Enqueue one task with many argument sets, inserting in batches."""
         self.validate_task(task)
         assert isinstance(task, TaskmillTask)  # noqa: S101 - validate_task guarantees it

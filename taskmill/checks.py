@@ -15,7 +15,9 @@ SUPPORTED_VENDORS = ("postgresql", "mysql", "sqlite")
 
 
 @checks.register()
-def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     """Report a wrong TASKMILL setting."""
     get_settings.cache_clear()
     try:
@@ -26,7 +28,9 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 
 
 @checks.register()
-def check_databases(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_databases(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     """Report a queue database whose vendor Taskmill can't drive."""
     errors: list[checks.CheckMessage] = []
     for alias in queue_databases():
@@ -34,9 +38,11 @@ def check_databases(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
             continue  # the backend's own check reports an unknown alias
         vendor = connections[alias].vendor
         if vendor not in SUPPORTED_VENDORS:
-            errors.append(checks.Error(
-                f"Database {alias!r} is {vendor!r}, which Taskmill can't use for its queue.",
-                hint="Use PostgreSQL, MariaDB/MySQL or SQLite for the queue database.",
-                id="taskmill.E020",
-            ))
+            errors.append(
+                checks.Error(
+                    f"Database {alias!r} is {vendor!r}, which Taskmill can't use for its queue.",
+                    hint="Use PostgreSQL, MariaDB/MySQL or SQLite for the queue database.",
+                    id="taskmill.E020",
+                )
+            )
     return errors

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from django.db.models import Model
 
-type JSON = None | bool | int | float | str | list[JSON] | dict[str, JSON]
+type JSON = bool | int | float | str | list[JSON] | dict[str, JSON] | None
 type Resolver = Callable[[str, JSON], Model]
 
 MODEL_KEY: Final = "__taskmill_model__"

@@ -51,8 +51,7 @@ def _check_kind(key: str, value: object) -> None:
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         allowed = " or ".join(kind.__name__ for kind in kinds)
         raise ConfigurationError(
-            f"{SETTING_NAME}[{key!r}] must be {allowed}, not {type(value).__name__} "
-            f"({value!r})."
+            f"{SETTING_NAME}[{key!r}] must be {allowed}, not {type(value).__name__} ({value!r})."
         )
 
 

@@ -21,7 +21,9 @@ from .states import State
 from .task import TaskmillTask
 
 
-def unique_key(task: TaskmillTask[..., Any], args: list[JSON], kwargs: dict[str, JSON]) -> str | None:
+def unique_key(
+    task: TaskmillTask[..., Any], args: list[JSON], kwargs: dict[str, JSON]
+) -> str | None:
     """Return the de-duplication key of a call, or None when the task isn't unique."""
     if task.unique is False:
         return None

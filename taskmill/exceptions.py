@@ -28,7 +28,7 @@ class TaskNotRegistered(TaskmillError, InvalidTask):
     """A stored task path does not name a registered Taskmill task."""
 
 
-class Retry(Exception):  # noqa: N818 - the name reads as an instruction: raise Retry(...)
+class Retry(Exception):
     """Raise from a task to run it again later, counting an attempt."""
 
     def __init__(self, delay: float | None = None, reason: str = "") -> None:

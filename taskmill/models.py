@@ -56,14 +56,14 @@ class TaskRecord(models.Model):
     progress = models.JSONField(null=True, blank=True)  # results.StoredProgress
 
     # The lease: who runs the current attempt and until when it is theirs (database clock).
-    lease_owner = models.CharField(max_length=64, null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - no lease is NULL, not ""
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
 
     content_type = models.ForeignKey(
         ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    object_id = models.CharField(max_length=255, null=True, blank=True)
+    object_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - pairs with a NULL content_type
     owner = GenericForeignKey("content_type", "object_id")
 
     # Set while the task is queued or running and cleared when it finishes, so the unique
@@ -101,10 +101,10 @@ class TaskRecord(models.Model):
             models.Index(fields=["task_path", "-enqueued_at"], name="taskmill_path_idx"),
             models.Index(fields=["state", "queue_name"], name="taskmill_state_queue_idx"),
         ]
-        permissions: ClassVar[list[tuple[str, str]]] = [
+        permissions = (
             ("cancel_task", "Can cancel tasks"),
             ("retry_task", "Can retry tasks"),
-        ]
+        )
 
     def __str__(self) -> str:
         return f"{self.task_path} [{self.state}] {self.id}"

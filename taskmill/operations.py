@@ -36,8 +36,7 @@ def _check_call(index: int, call: object) -> Call:
     ):
         return call[0], call[1]
     raise TypeError(
-        f"calls[{index}] must be an (args, kwargs) pair such as ((1, 2), {{'x': 3}}), "
-        f"not {call!r}."
+        f"calls[{index}] must be an (args, kwargs) pair such as ((1, 2), {{'x': 3}}), not {call!r}."
     )
 
 

@@ -60,7 +60,9 @@ def options_from_storage(stored: StoredOptions | dict[str, Any]) -> dict[str, An
         "retry_on": tuple(import_string(path) for path in stored["retry_on"]),
     }
     retry_delay = stored["retry_delay"]
-    values["retry_delay"] = import_string(retry_delay) if isinstance(retry_delay, str) else retry_delay
+    values["retry_delay"] = (
+        import_string(retry_delay) if isinstance(retry_delay, str) else retry_delay
+    )
     unique = stored["unique"]
     values["unique"] = import_string(unique) if isinstance(unique, str) else unique
     return values

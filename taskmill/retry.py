@@ -24,7 +24,7 @@ def backoff_delay(
         raise ValueError(f"attempt must be >= 1, got {attempt}")
     # Bound the exponent so a task with thousands of attempts can't overflow a float.
     raw = base * 2.0 ** min(attempt - 1, 64)
-    jitter = (rng or random).uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 - not cryptographic
+    jitter = (rng or random).uniform(1 - JITTER, 1 + JITTER)
     return min(cap, raw * jitter)
 
 

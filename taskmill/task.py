@@ -46,6 +46,10 @@ def _seconds(value: Seconds) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def _optional_seconds(value: Seconds | None) -> float | None:
+    return None if value is None else _seconds(value)
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float | timedelta) and not isinstance(value, bool)
 
@@ -63,7 +67,7 @@ class TaskmillTask[**P, R](Task):  # type: ignore[type-arg]  # Task is generic o
     unique: UniqueOption = False
     # Per-enqueue bindings, not part of what the task *is*: two results of the same task
     # compare equal whatever objects they were bound to.
-    depends_on: tuple["TaskResult[Any, Any] | str", ...] = field(default=(), compare=False)
+    depends_on: tuple[TaskResult[Any, Any] | str, ...] = field(default=(), compare=False)
     for_object: Model | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -82,12 +86,14 @@ class TaskmillTask[**P, R](Task):  # type: ignore[type-arg]  # Task is generic o
         validate_options(self)
         Task.__post_init__(self)
 
-    def __reduce__(self) -> tuple[Callable[..., Self], tuple[str, dict[str, Any]]]:
+    def __reduce__(
+        self,
+    ) -> tuple[Callable[..., TaskmillTask[..., Any]], tuple[str, dict[str, Any]]]:
         # Pickle by the registered task's path (Django 6.0's Task can't pickle otherwise).
         state = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "func"}
         return (_reconstruct, (self.module_path, state))
 
-    def using(  # type: ignore[override]  # adds Taskmill's options to Django's signature
+    def using(
         self,
         *,
         priority: int | None = None,
@@ -121,11 +127,13 @@ class TaskmillTask[**P, R](Task):  # type: ignore[type-arg]  # Task is generic o
         unique = self.unique
         return StoredOptions(
             max_attempts=self.max_attempts,
-            retry_delay=_path_of(retry_delay) if callable(retry_delay) else retry_delay,  # type: ignore[arg-type]  # numbers were normalised to float
-            retry_max_delay=float(self.retry_max_delay),  # type: ignore[arg-type]  # normalised to float
+            retry_delay=_path_of(retry_delay)
+            if callable(retry_delay)
+            else _optional_seconds(retry_delay),
+            retry_max_delay=_seconds(self.retry_max_delay),
             retry_on=[_path_of(kind) for kind in self.retry_on],
-            timeout=self.timeout,  # type: ignore[typeddict-item]  # normalised to float
-            result_ttl=self.result_ttl,  # type: ignore[typeddict-item]  # normalised to float
+            timeout=_optional_seconds(self.timeout),
+            result_ttl=_optional_seconds(self.result_ttl),
             unique=_path_of(unique) if callable(unique) else unique,
         )
 
@@ -188,8 +196,12 @@ def validate_options(task: TaskmillTask[..., Any]) -> None:
     _validate_numbers(task)
     if task.retry_delay is not None and not isinstance(task.retry_delay, float):
         if not callable(task.retry_delay):
-            _fail(task, "retry_delay", task.retry_delay,
-                  "pass seconds, a timedelta, or a function (attempt) -> seconds")
+            _fail(
+                task,
+                "retry_delay",
+                task.retry_delay,
+                "pass seconds, a timedelta, or a function (attempt) -> seconds",
+            )
         _require_importable(task, "retry_delay", task.retry_delay)
     for kind in task.retry_on:
         if not (isinstance(kind, type) and issubclass(kind, BaseException)):

@@ -11,20 +11,19 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from traceback import format_exception_only
 from typing import Any, Final
 from uuid import UUID
 
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Value
 from django.db.backends.base.base import BaseDatabaseWrapper
-
+from django.db.models import Value
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
-from ..dependencies import dependency_failed_error, initial_state
 from ..conf import get_settings
+from ..dependencies import dependency_failed_error, initial_state
 from ..exceptions import WorkerLost
 from ..models import TaskDependency, TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
@@ -73,7 +72,9 @@ class Queue(ABC):
             ]
             plain = [record for record in records if record.unique_key is None]
             for start in range(0, len(plain), INSERT_BATCH_SIZE):
-                TaskRecord.objects.using(using).bulk_create(plain[start : start + INSERT_BATCH_SIZE])
+                TaskRecord.objects.using(using).bulk_create(
+                    plain[start : start + INSERT_BATCH_SIZE]
+                )
             stored = {
                 id(record): self._insert_unique(record)
                 for record in records
@@ -180,13 +181,20 @@ class Queue(ABC):
         """
         record.state = state
         record.finished_at = timezone.now()
+        record.expires_at = record.finished_at + timedelta(seconds=Lease.of(record).result_ttl)
         record.errors = [*record.errors, error]
         record.unique_key = None
         record.lease_owner = None
         record.lease_expires_at = None
         record.save(
             update_fields=[
-                "state", "finished_at", "errors", "unique_key", "lease_owner", "lease_expires_at"
+                "state",
+                "finished_at",
+                "expires_at",
+                "errors",
+                "unique_key",
+                "lease_owner",
+                "lease_expires_at",
             ]
         )
         self.settle_dependants(record)
@@ -199,9 +207,7 @@ class Queue(ABC):
         )
         if finished.state == State.SUCCEEDED:
             ready = waiting.exclude(
-                dependency_links__dependency__state__in=[
-                    s for s in State if s != State.SUCCEEDED
-                ]
+                dependency_links__dependency__state__in=[s for s in State if s != State.SUCCEEDED]
             )
             queue_names = set(ready.values_list("queue_name", flat=True))
             if queue_names:
@@ -216,10 +222,10 @@ class Queue(ABC):
                 dependant, State.CANCELLED, dependency_failed_error(finished, dependant.attempts)
             )
 
-    def notify_cancel(self) -> None:
+    def notify_cancel(self) -> None:  # noqa: B027 - a hook: dialects without push do nothing
         """Wake workers so they act on a cancel request; polling covers dialects without push."""
 
-    def notify(self, queue_names: Iterable[str]) -> None:
+    def notify(self, queue_names: Iterable[str]) -> None:  # noqa: B027 - a hook, like notify_cancel
         """Wake workers serving these queues once the current transaction commits.
 
         Polling finds every task anyway; dialects that can push a wake-up override this.
@@ -227,12 +233,18 @@ class Queue(ABC):
 
     # -- Worker side ------------------------------------------------------------------------
 
-    def prepare_worker_connection(self) -> None:
+    def prepare_worker_connection(self) -> None:  # noqa: B027 - a hook for dialects
         """Adjust the worker's own connection before its first claim (dialects override)."""
 
     @abstractmethod
     def _claim_ids(
-        self, *, worker_id: str, queue_names: Sequence[str], limit: int, lease_seconds: float
+        self,
+        *,
+        worker_id: str,
+        queue_names: Sequence[str],
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
     ) -> list[UUID]:
         """Atomically move up to `limit` due ready tasks to running under worker_id's lease.
 
@@ -240,13 +252,27 @@ class Queue(ABC):
         """
 
     def claim(
-        self, *, worker_id: str, queue_names: Sequence[str], limit: int, lease_seconds: float
+        self,
+        *,
+        worker_id: str,
+        queue_names: Sequence[str],
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
     ) -> list[TaskRecord]:
-        """Claim up to `limit` due tasks, highest priority first; return them as running."""
+        """Claim up to `limit` due tasks, highest priority first; return them as running.
+
+        `now` (the worker's clock) stamps started_at and last_attempted_at; whether a task is
+        due and when its lease ends are decided on the database's clock.
+        """
         if limit < 1 or not queue_names:
             return []
         ids = self._claim_ids(
-            worker_id=worker_id, queue_names=queue_names, limit=limit, lease_seconds=lease_seconds
+            worker_id=worker_id,
+            queue_names=queue_names,
+            limit=limit,
+            lease_seconds=lease_seconds,
+            now=now,
         )
         if not ids:
             return []
@@ -267,9 +293,15 @@ class Queue(ABC):
         )
 
     def finish(
-        self, lease: Lease, transition: Transition, *, prior_errors: list[StoredError]
-    ) -> bool:
-        """Record how an attempt ended; return False (writing nothing) if the lease was lost."""
+        self,
+        lease: Lease,
+        transition: Transition,
+        *,
+        prior_errors: list[StoredError],
+        now: datetime,
+    ) -> dict[str, Any] | None:
+        """Record how an attempt ended; return the fields written, or None (writing nothing)
+        if the lease was lost."""
         errors = list(prior_errors)
         if transition.error is not None:
             errors.append(
@@ -288,31 +320,33 @@ class Queue(ABC):
         }
         if transition.is_final:
             changes.update(
-                finished_at=DatabaseNow(),
+                finished_at=now,
                 return_value=transition.return_value,
                 unique_key=None,
-                expires_at=DatabaseNow() + Value(timedelta(seconds=lease.result_ttl)),
+                expires_at=now + timedelta(seconds=lease.result_ttl),
             )
         else:
             changes["run_after"] = transition.run_after
-        updated = self._fenced(lease).update(**changes)
-        if not updated:
+        if not self._fenced(lease).update(**changes):
             logger.warning(
                 "lease lost task_id=%s worker_id=%s attempt=%s state=%s: not recorded",
-                lease.task_id, lease.worker_id, lease.attempt, transition.state,
+                lease.task_id,
+                lease.worker_id,
+                lease.attempt,
+                transition.state,
             )
-            return False
+            return None
         if transition.is_final:
             self._settle_if_waited_on(lease.task_id)
-        return True
+        return changes
 
     def _settle_if_waited_on(self, task_id: UUID) -> None:
         using = self.database_alias
         if not TaskDependency.objects.using(using).filter(dependency_id=task_id).exists():
             return
         with transaction.atomic(using=using):
-            finished = TaskRecord.objects.using(using).only("id", "state", "task_path").get(
-                id=task_id
+            finished = (
+                TaskRecord.objects.using(using).only("id", "state", "task_path").get(id=task_id)
             )
             self.settle_dependants(finished)
 
@@ -366,7 +400,9 @@ class Queue(ABC):
         with transaction.atomic(using=using):
             expired = list(
                 TaskRecord.objects.using(using)
-                .select_for_update(skip_locked=self.connection.features.has_select_for_update_skip_locked)
+                .select_for_update(
+                    skip_locked=self.connection.features.has_select_for_update_skip_locked
+                )
                 .filter(state=State.RUNNING, lease_expires_at__lt=DatabaseNow())
                 .order_by("lease_expires_at")[:limit]
             )
@@ -392,11 +428,14 @@ class Queue(ABC):
         transition = next_transition(
             attempt=record.attempts, options=record.options, outcome=outcome, now=timezone.now()
         )
-        if not self.finish(lease, transition, prior_errors=record.errors):
+        if self.finish(lease, transition, prior_errors=record.errors, now=timezone.now()) is None:
             return None
         logger.warning(
             "rescued task_id=%s worker_id=%s attempt=%s state=%s",
-            record.id, record.lease_owner, record.attempts, transition.state,
+            record.id,
+            record.lease_owner,
+            record.attempts,
+            transition.state,
         )
         return transition.state
 
@@ -409,7 +448,7 @@ class Queue(ABC):
         )
         return deleted
 
-    def open_waiter(self) -> "Waiter":
+    def open_waiter(self) -> Waiter:
         """Return what the worker sleeps on between claims (dialects push or poll)."""
         return Waiter()
 
@@ -446,7 +485,7 @@ class Lease:
     result_ttl: float
 
     @classmethod
-    def of(cls, record: TaskRecord) -> "Lease":
+    def of(cls, record: TaskRecord) -> Lease:
         ttl = (record.options or {}).get("result_ttl")
         return cls(
             task_id=record.id,

@@ -16,22 +16,20 @@ class DatabaseNow(Func):
 
     def as_postgresql(
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> tuple[str, list[Any]]:
+    ) -> Any:
         # CLOCK_TIMESTAMP, not NOW(): a long transaction must not see time standing still.
-        return self.as_sql(compiler, connection, template="CLOCK_TIMESTAMP()", **extra)  # type: ignore[return-value]  # as_sql returns (str, params)
+        return self.as_sql(compiler, connection, template="CLOCK_TIMESTAMP()", **extra)
 
-    def as_mysql(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> tuple[str, list[Any]]:
+    def as_mysql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any) -> Any:
         # Django stores UTC in MySQL DATETIME columns; CURRENT_TIMESTAMP would be in the
         # session's time zone, which is the server's local time unless configured.
-        return self.as_sql(compiler, connection, template="UTC_TIMESTAMP(6)", **extra)  # type: ignore[return-value]  # as_sql returns (str, params)
+        return self.as_sql(compiler, connection, template="UTC_TIMESTAMP(6)", **extra)
 
     def as_sqlite(
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> tuple[str, list[Any]]:
+    ) -> Any:
         # Same text format Django stores, so comparisons with stored values are exact.
-        return self.as_sql(  # type: ignore[return-value]  # as_sql returns (str, params)
+        return self.as_sql(
             compiler,
             connection,
             template="STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f', 'now')",

@@ -42,7 +42,7 @@ class PartialIndex(Index):
         schema_editor: BaseDatabaseSchemaEditor,
         using: str = "",
         **kwargs: Any,
-    ) -> Statement | None:
+    ) -> Statement:
         if schema_editor.connection.features.supports_partial_indexes:
             return super().create_sql(model, schema_editor, using=using, **kwargs)
         return self._full_index().create_sql(model, schema_editor, using=using, **kwargs)
@@ -52,7 +52,7 @@ class PartialIndex(Index):
         model: type[Model],
         schema_editor: BaseDatabaseSchemaEditor,
         **kwargs: Any,
-    ) -> Statement | None:
+    ) -> str:
         if schema_editor.connection.features.supports_partial_indexes:
             return super().remove_sql(model, schema_editor, **kwargs)
         return self._full_index().remove_sql(model, schema_editor, **kwargs)

@@ -12,7 +12,7 @@ Quirks handled:
 """
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.db import transaction
@@ -27,7 +27,13 @@ from .clock import DatabaseNow
 
 class MySQLQueue(Queue):
     def _claim_ids(
-        self, *, worker_id: str, queue_names: Sequence[str], limit: int, lease_seconds: float
+        self,
+        *,
+        worker_id: str,
+        queue_names: Sequence[str],
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
     ) -> list[UUID]:
         manager = TaskRecord.objects.using(self.database_alias)
         with transaction.atomic(using=self.database_alias):
@@ -47,8 +53,8 @@ class MySQLQueue(Queue):
                     attempts=F("attempts") + 1,
                     lease_owner=worker_id,
                     lease_expires_at=DatabaseNow() + Value(timedelta(seconds=lease_seconds)),
-                    started_at=Coalesce("started_at", DatabaseNow()),
-                    last_attempted_at=DatabaseNow(),
+                    started_at=Coalesce("started_at", Value(now)),
+                    last_attempted_at=now,
                     worker_ids=Func(
                         F("worker_ids"),
                         Value("$"),

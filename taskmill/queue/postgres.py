@@ -9,12 +9,13 @@ Quirks handled:
   never for a rolled-back enqueue; identical notifications in one transaction are folded.
 - Notifications don't reach workers behind PgBouncer in transaction mode: polling remains,
   so LISTEN only makes pickup faster, never correct.
-- Times come from CLOCK_TIMESTAMP(), the database's clock, not NOW() (the transaction's
-  start) nor any worker host's clock.
+- Whether a task is due and when a lease ends use CLOCK_TIMESTAMP(), the database's clock,
+  not NOW() (the transaction's start) nor any worker host's clock.
 """
 
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Final
 from uuid import UUID
@@ -47,8 +48,8 @@ class PostgresQueue(Queue):
     def _claim_sql(self) -> str:
         quote = self.connection.ops.quote_name
         meta = TaskRecord._meta
-        table = quote(meta.db_table)
-        c = {f.name: quote(f.column) for f in meta.concrete_fields}
+        table = quote(str(meta.db_table))
+        c = {f.name: quote(str(f.column)) for f in meta.concrete_fields}
         return f"""
             WITH picked AS (
                 SELECT {c["id"]} FROM {table}
@@ -64,17 +65,24 @@ class PostgresQueue(Queue):
                 {c["attempts"]} = t.{c["attempts"]} + 1,
                 {c["lease_owner"]} = %(worker_id)s,
                 {c["lease_expires_at"]} = CLOCK_TIMESTAMP() + make_interval(secs => %(lease)s),
-                {c["started_at"]} = COALESCE(t.{c["started_at"]}, CLOCK_TIMESTAMP()),
-                {c["last_attempted_at"]} = CLOCK_TIMESTAMP(),
+                {c["started_at"]} = COALESCE(t.{c["started_at"]}, %(now)s),
+                {c["last_attempted_at"]} = %(now)s,
                 {c["worker_ids"]} = t.{c["worker_ids"]} || to_jsonb(%(worker_id)s::text)
             FROM picked WHERE t.{c["id"]} = picked.{c["id"]}
             RETURNING t.{c["id"]}
         """  # noqa: S608 - only quoted identifiers and a State constant are formatted in
 
     def _claim_ids(
-        self, *, worker_id: str, queue_names: Sequence[str], limit: int, lease_seconds: float
+        self,
+        *,
+        worker_id: str,
+        queue_names: Sequence[str],
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
     ) -> list[UUID]:
         params: dict[str, Any] = {
+            "now": now,
             "queues": list(queue_names),
             "limit": limit,
             "running": State.RUNNING.value,

@@ -17,7 +17,7 @@ Quirks handled:
 import json
 import os
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Final
 from uuid import UUID
@@ -40,8 +40,8 @@ class SQLiteQueue(Queue):
     def _claim_sql(self) -> str:
         quote = self.connection.ops.quote_name
         meta = TaskRecord._meta
-        table = quote(meta.db_table)
-        c = {f.name: quote(f.column) for f in meta.concrete_fields}
+        table = quote(str(meta.db_table))
+        c = {f.name: quote(str(f.column)) for f in meta.concrete_fields}
         return f"""
             UPDATE {table} SET
                 {c["state"]} = %s,
@@ -63,20 +63,29 @@ class SQLiteQueue(Queue):
         """  # noqa: S608 - only quoted identifiers and a State constant are formatted in
 
     def _claim_ids(
-        self, *, worker_id: str, queue_names: Sequence[str], limit: int, lease_seconds: float
+        self,
+        *,
+        worker_id: str,
+        queue_names: Sequence[str],
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
     ) -> list[UUID]:
         adapt = self.connection.ops.adapt_datetimefield_value
-        now = timezone.now()
+        # The lease and the due test need the database's clock; for a local file that is the
+        # clock of this host, read fresh here.
+        db_now = timezone.now()
         stamp = adapt(now)
+        db_stamp = adapt(db_now)
         params = [
             State.RUNNING.value,
             worker_id,
-            adapt(now + timedelta(seconds=lease_seconds)),
+            adapt(db_now + timedelta(seconds=lease_seconds)),
             stamp,
             stamp,
             worker_id,
             json.dumps(list(queue_names)),
-            stamp,
+            db_stamp,
             limit,
         ]
         with self.connection.cursor() as cursor:

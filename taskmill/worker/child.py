@@ -4,6 +4,7 @@ A child dies with its supervisor (parent-death signal, and a watchdog thread whe
 signal doesn't exist) so no user code ever runs unsupervised.
 """
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -68,10 +69,8 @@ def _exit(code: int) -> NoReturn:
     # os._exit skips finalizers: the supervisor's database sockets, inherited through fork,
     # must not be shut down from here.
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
     os._exit(code)
 
 
@@ -88,22 +87,21 @@ def child_main(conn: Connection, parent_pid: int) -> NoReturn:
             _handle(conn, payload.decode(raw))
     except SystemExit as stop:
         _exit(stop.code if isinstance(stop.code, int) else 1)
-    except BaseException:  # noqa: BLE001 - report, then die; the supervisor replaces us
+    except BaseException:
         logger.exception("child process failed pid=%s", os.getpid())
         _exit(70)
 
 
 def _handle(conn: Connection, message: dict[str, object]) -> None:
     kind = message["type"]
-    if kind == "run":
-        data = message["record"]
-        assert isinstance(data, dict)  # noqa: S101 - payload.run_message builds it
-        record = payload.record_from_json(data)
+    data = message.get("record")
+    record = payload.record_from_json(data) if isinstance(data, dict) else None
+    if kind == "run" and record is not None:
         outcome = run_attempt(record)
         conn.send_bytes(payload.outcome_message(str(record.id), outcome))
         if _terminating.is_set():
             _exit(128 + signal.SIGTERM)
-    elif kind == "finished":
-        announce_finished(str(message["id"]), str(message["backend"]))
+    elif kind == "finished" and record is not None:
+        announce_finished(record)
     elif kind == "stop":
         _exit(0)

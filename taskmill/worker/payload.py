@@ -9,8 +9,19 @@ from ..models import TaskRecord
 from ..outcomes import Outcome
 
 RECORD_FIELDS: Final = (
-    "backend", "task_path", "queue_name", "priority", "state", "args", "kwargs", "options",
-    "attempts", "worker_ids", "errors", "return_value", "progress",
+    "backend",
+    "task_path",
+    "queue_name",
+    "priority",
+    "state",
+    "args",
+    "kwargs",
+    "options",
+    "attempts",
+    "worker_ids",
+    "errors",
+    "return_value",
+    "progress",
 )
 TIME_FIELDS: Final = ("enqueued_at", "run_after", "started_at", "last_attempted_at", "finished_at")
 
@@ -50,8 +61,8 @@ def run_message(record: TaskRecord) -> bytes:
     return encode({"type": "run", "record": record_to_json(record)})
 
 
-def finished_message(task_id: UUID, backend_alias: str) -> bytes:
-    return encode({"type": "finished", "id": str(task_id), "backend": backend_alias})
+def finished_message(record: TaskRecord) -> bytes:
+    return encode({"type": "finished", "record": record_to_json(record)})
 
 
 def outcome_message(task_id: str, outcome: Outcome) -> bytes:

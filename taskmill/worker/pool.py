@@ -4,6 +4,7 @@ Two pools share one interface: ForkPool (the default: long-lived forked children
 SoloPool (runs tasks in the worker's own process, for debuggers and test suites).
 """
 
+import contextlib
 import logging
 import os
 import signal
@@ -68,7 +69,7 @@ class Pool(Protocol):
     def dispatch(self, child: Child, record: TaskRecord) -> None: ...
     def kill(self, child: Child, reason: str, grace: float) -> None: ...
     def poll_events(self) -> list[PoolEvent]: ...
-    def announce_finished(self, task_id: UUID, backend_alias: str) -> None: ...
+    def announce_finished(self, record: TaskRecord) -> None: ...
     def enforce_kills(self, now: float) -> None: ...
     def wait_handles(self) -> list[Connection]: ...
     def stop(self, grace: float) -> None: ...
@@ -104,8 +105,14 @@ class ForkPool:
         return fresh
 
     def idle_children(self) -> list[Child]:
-        return [c for c in self.children if c.task_id is None and c.kill_reason is None
-                and not c.stopping and c.exit_code is None]
+        return [
+            c
+            for c in self.children
+            if c.task_id is None
+            and c.kill_reason is None
+            and not c.stopping
+            and c.exit_code is None
+        ]
 
     def find_child(self, task_id: UUID) -> Child | None:
         return next((c for c in self.children if c.task_id == task_id), None)
@@ -124,10 +131,8 @@ class ForkPool:
         self._signal(child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
 
     def _signal(self, child: Child, signum: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def enforce_kills(self, now: float) -> None:
         for child in self.children:
@@ -144,8 +149,14 @@ class ForkPool:
             exit_code = self._exit_code(child)
             if exit_code is None:
                 continue
-            events.append(ChildExited(child=child, task_id=child.task_id, exit_code=exit_code,
-                                      kill_reason=child.kill_reason))
+            events.append(
+                ChildExited(
+                    child=child,
+                    task_id=child.task_id,
+                    exit_code=exit_code,
+                    kill_reason=child.kill_reason,
+                )
+            )
             if child.conn is not None:
                 child.conn.close()
             self.children[index] = self._spawn(Child(index=child.index))
@@ -162,8 +173,9 @@ class ForkPool:
                     break
                 task_id = UUID(message["id"])
                 if task_id != child.task_id:
-                    logger.error("child reported an unknown task pid=%s task_id=%s",
-                                 child.pid, task_id)
+                    logger.error(
+                        "child reported an unknown task pid=%s task_id=%s", child.pid, task_id
+                    )
                     continue
                 if child.kill_reason is not None:
                     continue  # the kill decides this attempt's outcome, not the child
@@ -185,19 +197,29 @@ class ForkPool:
         if self.max_tasks_per_child is None:
             return
         for child in self.children:
-            if (child.task_id is None and not child.stopping and child.conn is not None
-                    and child.tasks_run >= self.max_tasks_per_child):
+            if (
+                child.task_id is None
+                and not child.stopping
+                and child.conn is not None
+                and child.tasks_run >= self.max_tasks_per_child
+            ):
                 child.stopping = True
                 child.conn.send_bytes(payload.STOP_MESSAGE)
 
-    def announce_finished(self, task_id: UUID, backend_alias: str) -> None:
-        self._finished_backlog.append(payload.finished_message(task_id, backend_alias))
+    def announce_finished(self, record: TaskRecord) -> None:
+        self._finished_backlog.append(payload.finished_message(record))
         self._flush_finished_backlog()
 
     def _flush_finished_backlog(self) -> None:
         # Any live child may send task_finished; one that is busy reads it after its task.
-        live = [c for c in self.children if c.conn is not None and c.exit_code is None
-                and not c.stopping and c.kill_reason is None]
+        live = [
+            c
+            for c in self.children
+            if c.conn is not None
+            and c.exit_code is None
+            and not c.stopping
+            and c.kill_reason is None
+        ]
         if not live:
             return
         live.sort(key=lambda c: c.task_id is not None)
@@ -211,10 +233,8 @@ class ForkPool:
         """Stop every child: idle ones at once, busy ones killed after grace."""
         for child in self.children:
             if child.conn is not None and child.task_id is None:
-                try:
+                with contextlib.suppress(OSError):
                     child.conn.send_bytes(payload.STOP_MESSAGE)
-                except OSError:
-                    pass
             else:
                 self.kill(child, "shutdown", grace)
         deadline = time.monotonic() + grace + SIGKILL_AFTER_EXIT_WAIT
@@ -227,10 +247,8 @@ class ForkPool:
                 return
             time.sleep(0.01)
         self._signal(child, signal.SIGKILL)
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(child.pid, 0)
-        except ChildProcessError:
-            pass
 
 
 @dataclass(eq=False)
@@ -264,8 +282,8 @@ class SoloPool:
         events, self._events = self._events, []
         return events
 
-    def announce_finished(self, task_id: UUID, backend_alias: str) -> None:
-        announce_finished(str(task_id), backend_alias)
+    def announce_finished(self, record: TaskRecord) -> None:
+        announce_finished(record)
 
     def enforce_kills(self, now: float) -> None:
         pass

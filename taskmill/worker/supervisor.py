@@ -4,6 +4,8 @@ outcomes, heartbeats, rescues, and shuts down gracefully. It never runs user cod
 run() is a loop around run_once() (named steps) and _wait_for_work().
 """
 
+import contextlib
+import copy
 import logging
 import os
 import random
@@ -92,9 +94,11 @@ class Supervisor:
         self.settings = get_settings()
         self.queue: Queue = get_queue(self.options.database_alias)
         self.pool: Pool = (
-            SoloPool() if self.options.solo
-            else ForkPool(size=self.options.concurrency,
-                          max_tasks_per_child=self.options.max_tasks_per_child)
+            SoloPool()
+            if self.options.solo
+            else ForkPool(
+                size=self.options.concurrency, max_tasks_per_child=self.options.max_tasks_per_child
+            )
         )
         self.waiter: Waiter | None = None
         self.poll_delay = MIN_POLL
@@ -122,19 +126,30 @@ class Supervisor:
 
     def _start(self) -> None:
         if self.options.solo:
-            logger.warning("solo pool: tasks run in the worker process; timeouts and "
-                           "cancelling running tasks are unavailable")
+            logger.warning(
+                "solo pool: tasks run in the worker process; timeouts and "
+                "cancelling running tasks are unavailable"
+            )
         self.queue.prepare_worker_connection()
-        self.queue.register_worker(Worker(
-            id=self.worker_id, backend=self.options.backend_alias, host=socket.gethostname(),
-            pid=os.getpid(), queues=list(self.options.queue_names),
-            concurrency=self.options.concurrency,
-        ))
+        self.queue.register_worker(
+            Worker(
+                id=self.worker_id,
+                backend=self.options.backend_alias,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                queues=list(self.options.queue_names),
+                concurrency=self.options.concurrency,
+            )
+        )
         self.pool.start()
         self.waiter = self.queue.open_waiter()
-        logger.info("worker started worker_id=%s queues=%s concurrency=%s pool=%s",
-                    self.worker_id, ",".join(self.options.queue_names),
-                    self.options.concurrency, "solo" if self.options.solo else "fork")
+        logger.info(
+            "worker started worker_id=%s queues=%s concurrency=%s pool=%s",
+            self.worker_id,
+            ",".join(self.options.queue_names),
+            self.options.concurrency,
+            "solo" if self.options.solo else "fork",
+        )
 
     def request_stop(self) -> None:
         """Stop claiming and let running tasks finish; a second call stops at once.
@@ -172,8 +187,11 @@ class Supervisor:
     def _begin_stop_if_requested(self, now: float) -> None:
         if self.stop_requested and self.stop_deadline is None:
             self.stop_deadline = now + self.options.grace
-            logger.info("stopping: no new tasks; %s running get %.1f s to finish",
-                        len(self.running), self.options.grace)
+            logger.info(
+                "stopping: no new tasks; %s running get %.1f s to finish",
+                len(self.running),
+                self.options.grace,
+            )
 
     def _reap_finished(self) -> None:
         for event in self.pool.poll_events():
@@ -182,8 +200,9 @@ class Supervisor:
             elif isinstance(event, ChildExited) and event.task_id is not None:
                 self._settle_exit(event)
             elif isinstance(event, ChildExited) and event.kill_reason is None and event.exit_code:
-                logger.warning("child exited between tasks pid=%s code=%s",
-                               event.child.pid, event.exit_code)
+                logger.warning(
+                    "child exited between tasks pid=%s code=%s", event.child.pid, event.exit_code
+                )
         # Every event becomes a pending write first, so a database error loses none of them.
         self._write_pending()
 
@@ -195,14 +214,18 @@ class Supervisor:
         if event.kill_reason == "timeout":
             running = self.running.get(event.task_id)
             limit = running.record.options.get("timeout") if running else None
-            outcome = Outcome(kind=OutcomeKind.TIMED_OUT,
-                              error=_error(TimeoutError, f"task exceeded its timeout of {limit} s"))
+            outcome = Outcome(
+                kind=OutcomeKind.TIMED_OUT,
+                error=_error(TimeoutError, f"task exceeded its timeout of {limit} s"),
+            )
         elif event.kill_reason == "cancel":
-            outcome = Outcome(kind=OutcomeKind.CANCELLED,
-                              error=_error(TaskCancelled, "cancelled while running"))
+            outcome = Outcome(
+                kind=OutcomeKind.CANCELLED, error=_error(TaskCancelled, "cancelled while running")
+            )
         else:
-            outcome = Outcome(kind=OutcomeKind.CRASHED,
-                              error=_error(TaskCrashed, _describe_exit(event.exit_code)))
+            outcome = Outcome(
+                kind=OutcomeKind.CRASHED, error=_error(TaskCrashed, _describe_exit(event.exit_code))
+            )
         self._settle(event.task_id, outcome)
 
     def _settle(self, task_id: UUID, outcome: Outcome) -> None:
@@ -211,8 +234,10 @@ class Supervisor:
             logger.error("outcome for a task this worker doesn't hold task_id=%s", task_id)
             return
         transition = next_transition(
-            attempt=running.lease.attempt, options=running.record.options,
-            outcome=outcome, now=timezone.now(),
+            attempt=running.lease.attempt,
+            options=running.record.options,
+            outcome=outcome,
+            now=timezone.now(),
         )
         self.pending.append(PendingWrite(running=running, transition=transition))
 
@@ -230,12 +255,15 @@ class Supervisor:
                 self.queue.release(running.lease, prior_worker_ids=prior)
                 logger.info("task released task_id=%s", running.lease.task_id)
             else:
-                recorded = self.queue.finish(
-                    running.lease, write.transition, prior_errors=running.record.errors
+                finished = self.queue.finish(
+                    running.lease,
+                    write.transition,
+                    prior_errors=running.record.errors,
+                    now=timezone.now(),
                 )
-                self._log_outcome(running, write.transition, recorded)
-                if recorded and write.transition.is_final:
-                    self.pool.announce_finished(running.lease.task_id, running.record.backend)
+                self._log_outcome(running, write.transition, finished is not None)
+                if finished is not None and write.transition.is_final:
+                    self.pool.announce_finished(_as_finished(running.record, finished))
             self.pending.pop(0)
             self.running.pop(running.lease.task_id, None)
 
@@ -243,9 +271,15 @@ class Supervisor:
         if not recorded:
             return
         level = logging.WARNING if transition.error is not None else logging.INFO
-        logger.log(level, "task %s task_id=%s path=%s attempt=%s%s", transition.state,
-                   running.lease.task_id, running.record.task_path, running.lease.attempt,
-                   f" error={transition.error.exception_class_path}" if transition.error else "")
+        logger.log(
+            level,
+            "task %s task_id=%s path=%s attempt=%s%s",
+            transition.state,
+            running.lease.task_id,
+            running.record.task_path,
+            running.lease.attempt,
+            f" error={transition.error.exception_class_path}" if transition.error else "",
+        )
 
     def _enforce_deadlines(self, now: float) -> None:
         if self.stop_deadline is not None and now >= self.stop_deadline:
@@ -259,8 +293,9 @@ class Supervisor:
     def _kill_task(self, task_id: UUID, reason: str, grace: float | None = None) -> None:
         child = self.pool.find_child(task_id)
         if child is not None:
-            self.pool.kill(child, reason, self.settings.CANCEL_GRACE_SECONDS if grace is None
-                           else grace)
+            self.pool.kill(
+                child, reason, self.settings.CANCEL_GRACE_SECONDS if grace is None else grace
+            )
 
     def _kill_all(self, reason: str, grace: float) -> None:
         for task_id in list(self.running):
@@ -273,14 +308,18 @@ class Supervisor:
         if not idle:
             return
         records = self.queue.claim(
-            worker_id=self.worker_id, queue_names=self.options.queue_names,
-            limit=len(idle), lease_seconds=self.settings.LEASE_SECONDS,
+            worker_id=self.worker_id,
+            queue_names=self.options.queue_names,
+            limit=len(idle),
+            lease_seconds=self.settings.LEASE_SECONDS,
+            now=timezone.now(),
         )
         self._adapt_poll(now, claimed=len(records), asked=len(idle))
         for child, record in zip(idle, records, strict=False):
             timeout = record.options.get("timeout")
             self.running[record.id] = Running(
-                record=record, lease=Lease.of(record),
+                record=record,
+                lease=Lease.of(record),
                 deadline=now + float(timeout) if timeout else None,
             )
             self.pool.dispatch(child, record)
@@ -366,10 +405,8 @@ class Supervisor:
 
     def _drain_wakeup(self) -> None:
         assert self._wakeup_read is not None  # noqa: S101 - caller checked
-        try:
+        with contextlib.suppress(BlockingIOError):
             os.read(self._wakeup_read, 512)
-        except BlockingIOError:
-            pass
 
     def _on_database_error(self, error: DatabaseError | InterfaceError) -> None:
         translated = translate(error)
@@ -377,8 +414,12 @@ class Supervisor:
             logger.info("database busy, retrying: %s", translated)
             time.sleep(random.uniform(0.01, 0.05))  # noqa: S311
             return
-        logger.error("database error, reconnecting in %.1f s: %s", self.reconnect_delay, error,
-                     exc_info=translated is None)
+        logger.error(
+            "database error, reconnecting in %.1f s: %s",
+            self.reconnect_delay,
+            error,
+            exc_info=translated is None,
+        )
         self.queue.close_connections()
         if self.waiter is not None:
             self.waiter.close()
@@ -389,7 +430,7 @@ class Supervisor:
             self.waiter = self.queue.open_waiter()
         except (DatabaseError, InterfaceError, OSError):
             self.waiter = None  # polling still works; the next error retries the waiter
-        except Exception:  # noqa: BLE001 - driver-level connect errors vary by driver
+        except Exception:
             self.waiter = None
 
     def _sleep_interruptibly(self, seconds: float) -> None:
@@ -447,6 +488,14 @@ class Supervisor:
             self._wakeup_read = None
 
         return restore
+
+
+def _as_finished(claimed: TaskRecord, changes: dict[str, object]) -> TaskRecord:
+    """The record as it now stands, built from the claim and what finish() wrote."""
+    record = copy.copy(claimed)
+    for name, value in changes.items():
+        setattr(record, name, value)
+    return record
 
 
 def _describe_exit(exit_code: int) -> str:

@@ -57,5 +57,9 @@ def is_alive(pid: int) -> bool:
 def summary(result_id: str) -> dict[str, Any]:
     """A compact view of a record for assertion messages."""
     row = record(result_id)
-    return {"state": row.state, "attempts": row.attempts, "errors": error_paths(result_id),
-            "worker_ids": row.worker_ids}
+    return {
+        "state": row.state,
+        "attempts": row.attempts,
+        "errors": error_paths(result_id),
+        "worker_ids": row.worker_ids,
+    }

@@ -54,8 +54,11 @@ def test_cancel_running_task_kills_it_within_two_seconds(
     wait_until(lambda: state_of(blocked.id) == "running", timeout=5)
     asked = time.monotonic()
     assert taskmill.cancel(blocked.id) is True
-    wait_until(lambda: state_of(blocked.id) == "cancelled", timeout=10,
-               message=f"cancel recorded: {summary(blocked.id)}")
+    wait_until(
+        lambda: state_of(blocked.id) == "cancelled",
+        timeout=10,
+        message=f"cancel recorded: {summary(blocked.id)}",
+    )
     assert time.monotonic() - asked < 2 + 1.5  # 2 s kill grace, plus polling slack
     assert error_paths(blocked.id) == ["taskmill.exceptions.TaskCancelled"]
     assert not is_alive(pid)
@@ -68,7 +71,9 @@ def test_max_tasks_per_child_recycles_children(
     worker_process: WorkerFactory, wait_until: WaitUntil
 ) -> None:
     results = [tasks.ledger_task.enqueue(f"recycle-{i}") for i in range(6)]
-    assert worker_process("--burst", "--concurrency", "1", "--max-tasks-per-child", "2").wait(30) == 0
+    assert (
+        worker_process("--burst", "--concurrency", "1", "--max-tasks-per-child", "2").wait(30) == 0
+    )
     from tests.testapp.models import LedgerEntry
 
     pids = list(LedgerEntry.objects.order_by("id").values_list("pid", flat=True))

@@ -9,8 +9,16 @@ from tests.processes import WorkerFactory
 from tests.testapp import tasks
 from tests.waiting import WaitUntil
 
-from .helpers import children_of, error_paths, is_alive, record, short_lease_env, started_pids
-from .helpers import state_of, summary
+from .helpers import (
+    children_of,
+    error_paths,
+    is_alive,
+    record,
+    short_lease_env,
+    started_pids,
+    state_of,
+    summary,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,7 +91,8 @@ def test_children_die_with_a_killed_supervisor_and_the_task_is_rescued(
     assert row.attempts == 2
     assert error_paths(blocked.id) == ["taskmill.exceptions.WorkerLost"]
     assert row.errors[0]["attempt"] == 1
-    assert len(row.worker_ids) == 2 and row.worker_ids[0] != row.worker_ids[1]
+    assert len(row.worker_ids) == 2
+    assert row.worker_ids[0] != row.worker_ids[1]
 
 
 def test_rescue_without_attempts_left_fails_with_worker_lost(
@@ -94,8 +103,11 @@ def test_rescue_without_attempts_left_fails_with_worker_lost(
     wait_until(lambda: started_pids(tmp_path), timeout=15)
     first.send_group(signal.SIGKILL)
     worker_process("--concurrency", "1", env=short_lease_env())
-    wait_until(lambda: state_of(blocked.id) == "failed", timeout=20,
-               message=f"rescued: {summary(blocked.id)}")
+    wait_until(
+        lambda: state_of(blocked.id) == "failed",
+        timeout=20,
+        message=f"rescued: {summary(blocked.id)}",
+    )
     assert error_paths(blocked.id) == ["taskmill.exceptions.WorkerLost"]
 
 
@@ -108,14 +120,20 @@ def test_paused_worker_cannot_overwrite_the_rescued_attempt(
     paused.send(signal.SIGSTOP)
     try:
         rescuer = worker_process("--concurrency", "1", env=short_lease_env())
-        wait_until(lambda: len(started_pids(tmp_path)) == 2, timeout=20,
-                   message=f"second attempt started: {summary(blocked.id)}")
+        wait_until(
+            lambda: len(started_pids(tmp_path)) == 2,
+            timeout=20,
+            message=f"second attempt started: {summary(blocked.id)}",
+        )
         _release(tmp_path)
         wait_until(lambda: state_of(blocked.id) == "succeeded", timeout=15)
     finally:
         paused.send(signal.SIGCONT)
-    wait_until(lambda: "lease lost" in paused.output(), timeout=15,
-               message="the paused worker noticed it lost the lease")
+    wait_until(
+        lambda: "lease lost" in paused.output(),
+        timeout=15,
+        message="the paused worker noticed it lost the lease",
+    )
     row = record(blocked.id)
     assert row.attempts == 2
     assert error_paths(blocked.id) == ["taskmill.exceptions.WorkerLost"]

@@ -26,7 +26,8 @@ def test_burst_worker_runs_due_tasks_and_exits_zero(worker_process: WorkerFactor
         result.refresh()
         assert result.status == TaskResultStatus.SUCCESSFUL
         assert result.return_value == index + 1
-        assert result.started_at is not None and result.finished_at is not None
+        assert result.started_at is not None
+        assert result.finished_at is not None
         assert result.attempts == 1
         assert result.worker_ids[0].count(":") == 2
 
@@ -108,7 +109,7 @@ def test_deleted_model_argument_fails_the_task_readably(worker_process: WorkerFa
 def test_signals_are_sent_from_the_worker_after_recording(worker_process: WorkerFactory) -> None:
     ok = tasks.noop.enqueue()
     bad = tasks.fail_value_error.enqueue()
-    worker = worker_process("--concurrency", "1")
+    worker = worker_process("--concurrency", "1", env={"TASKMILL_TEST_RECORD_SIGNALS": "1"})
     wait_until_signals = {(ok.id, "finished"), (bad.id, "finished")}
 
     def seen() -> bool:
@@ -173,7 +174,7 @@ def test_unique_enqueue_under_concurrency_makes_one_record() -> None:
     def enqueue() -> None:
         try:
             results.append(tasks.unique_noop.enqueue(7).id)
-        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+        except BaseException as error:
             errors.append(error)
         finally:
             connection.close()

@@ -1,7 +1,12 @@
-"""Record every task_started / task_finished signal, so tests can see what children sent."""
+"""Record task_started / task_finished signals, so tests can see what children sent.
+
+Only where TASKMILL_TEST_RECORD_SIGNALS=1 (the signal tests' workers): elsewhere the extra
+writes would only slow the suite down.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.dispatch import receiver
@@ -12,6 +17,8 @@ from .models import SignalRecord
 
 
 def _record(name: str, sender: type, task_result: TaskResult[Any, Any]) -> None:
+    if os.environ.get("TASKMILL_TEST_RECORD_SIGNALS") != "1":
+        return
     SignalRecord.objects.create(
         result_id=task_result.id,
         signal=name,

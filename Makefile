@@ -1,0 +1,74 @@
+# Taskmill developer tasks. `make` alone lists them.
+# The test suite itself lives in scripts/test; this file only prepares what it needs.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules --no-print-directory
+
+PIP_FLAGS := --quiet --disable-pip-version-check
+# Extra arguments for pytest in `make test`, e.g. make test ARGS="-k claim -x".
+ARGS ?=
+
+.PHONY: help sysdeps venvs .venv .venv-django60 test lint fmt demo bench clean
+
+help: ## List the targets
+	@echo "Taskmill make targets:"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "Quick runs: TASKMILL_TEST_ONLY=sqlite make test    (one database)"
+	@echo "            make test ARGS='-k claim'              (extra pytest arguments)"
+	@echo "            scripts/test -k claim                  (same, venvs already built)"
+
+sysdeps: ## Install libmariadb-dev and pkg-config (Debian) if missing
+	@scripts/install-sysdeps
+
+venvs: .venv .venv-django60 ## Build both virtualenvs
+
+.venv: .venv/.installed ## Main virtualenv: Django 6.1, test, lint and type tools
+.venv-django60: .venv-django60/.installed ## Second virtualenv: Django 6.0, test tools only
+
+# The stamp is rebuilt (pip install into the existing venv) when the project metadata or the
+# pins change; the venv itself is recreated only when its interpreter doesn't run or is < 3.12.
+.venv/.installed: pyproject.toml requirements/dev.txt | sysdeps
+	@$(call ensure_venv,.venv)
+	.venv/bin/python -m pip install $(PIP_FLAGS) -e . -r requirements/dev.txt
+	@touch $@
+
+.venv-django60/.installed: pyproject.toml requirements/django60.txt | sysdeps
+	@$(call ensure_venv,.venv-django60)
+	.venv-django60/bin/python -m pip install $(PIP_FLAGS) -e . -r requirements/django60.txt
+	@touch $@
+
+define ensure_venv
+if ! $(1)/bin/python -c 'import sys; raise SystemExit(sys.version_info < (3, 12))' 2>/dev/null; then \
+	python=$$(scripts/find-python); \
+	echo "creating $(1) with $$python"; \
+	rm -rf $(1); \
+	"$$python" -m venv $(1); \
+fi
+endef
+
+test: sysdeps .venv .venv-django60 ## Run everything: lint, checks, tests on 3 databases x 2 Djangos
+	scripts/test $(ARGS)
+
+lint: .venv ## ruff check, ruff format --check, mypy
+	@status=0; \
+	.venv/bin/ruff check . || status=1; \
+	.venv/bin/ruff format --check . || status=1; \
+	.venv/bin/mypy taskmill tests || status=1; \
+	exit $$status
+
+fmt: .venv ## Apply ruff fixes and formatting
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+demo: .venv ## Migrate and run the example project's demo
+	cd example && ../.venv/bin/python manage.py migrate --noinput && ../.venv/bin/python manage.py taskmill_demo
+
+bench: .venv ## Run the benchmarks (python -m bench)
+	.venv/bin/python -m bench
+
+clean: ## Remove virtualenvs, caches and build output
+	rm -rf .venv .venv-django60 .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov build dist
+	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +

@@ -1,0 +1,176 @@
+"""TASKMILL settings: defaults, and every mistake reported with the key's name."""
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from taskmill.conf import TaskmillSettings, build_settings, get_settings
+from taskmill.exceptions import ConfigurationError
+
+
+def test_build_settings__none_gives_the_defaults() -> None:
+    built = build_settings(None)
+
+    assert built == TaskmillSettings()
+    assert built.AUTOSTART is False
+    assert built.LEASE_SECONDS == 30.0
+    assert built.HEARTBEAT_SECONDS == 5.0
+    assert built.DEFAULT_RESULT_TTL == 7 * 24 * 3600
+    assert built.MAX_ARGUMENT_BYTES == 1024 * 1024
+
+
+def test_build_settings__empty_dict_gives_the_defaults() -> None:
+    assert build_settings({}) == TaskmillSettings()
+
+
+def test_build_settings__valid_values_are_kept() -> None:
+    built = build_settings(
+        {
+            "AUTOSTART": True,
+            "LEASE_SECONDS": 60,
+            "HEARTBEAT_SECONDS": 2.5,
+            "POLL_INTERVAL": 0.2,
+            "CANCEL_GRACE_SECONDS": 0,
+            "LOG_CAP_BYTES": 2048,
+            "MAX_ARGUMENT_BYTES": 4096,
+            "SCHEDULE": {},
+        }
+    )
+
+    assert built.AUTOSTART is True
+    assert built.LEASE_SECONDS == 60
+    assert built.HEARTBEAT_SECONDS == 2.5
+    assert built.POLL_INTERVAL == 0.2
+    assert built.CANCEL_GRACE_SECONDS == 0
+    assert built.LOG_CAP_BYTES == 2048
+    assert built.MAX_ARGUMENT_BYTES == 4096
+    assert built.SCHEDULE == {}
+
+
+def test_build_settings__result_ttl_timedelta_is_normalised_to_seconds() -> None:
+    assert build_settings({"DEFAULT_RESULT_TTL": timedelta(hours=2)}).DEFAULT_RESULT_TTL == 7200.0
+    assert build_settings({"DEFAULT_RESULT_TTL": 90}).DEFAULT_RESULT_TTL == 90.0
+
+
+def test_build_settings__settings_are_frozen() -> None:
+    built = build_settings(None)
+
+    with pytest.raises(AttributeError):
+        built.LEASE_SECONDS = 1  # type: ignore[misc]  # the mistake under test
+
+
+def test_build_settings__unknown_keys_that_are_not_text_are_reported() -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"Unknown key\(s\) in settings.TASKMILL: 'X', 1\."
+    ):
+        build_settings({1: 2, "X": 3})
+
+
+def test_build_settings__not_a_dict_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"settings\.TASKMILL must be a dict, not list"):
+        build_settings(["AUTOSTART"])
+
+
+def test_build_settings__unknown_keys_are_named_with_the_allowed_ones() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build_settings({"LEASE_SECOND": 30, "AUTO_START": True})
+
+    message = str(caught.value)
+    assert "Unknown key(s) in settings.TASKMILL: 'AUTO_START', 'LEASE_SECOND'." in message
+    assert "LEASE_SECONDS" in message
+    assert "AUTOSTART" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("AUTOSTART", "yes", "bool"),
+        ("AUTOSTART", 1, "bool"),
+        ("LEASE_SECONDS", "30", "int or float"),
+        ("POLL_INTERVAL", None, "int or float"),
+        ("DEFAULT_RESULT_TTL", "7d", "int or float or timedelta"),
+        ("LOG_CAP_BYTES", 4096.0, "int"),
+        ("MAX_ARGUMENT_BYTES", "1MB", "int"),
+        ("SCHEDULE", [], "dict"),
+    ],
+)
+def test_build_settings__wrong_type_names_the_key_and_the_allowed_types(
+    key: str, value: object, expected: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build_settings({key: value})
+
+    assert str(caught.value) == (
+        f"TASKMILL[{key!r}] must be {expected}, not {type(value).__name__} ({value!r})."
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "LEASE_SECONDS",
+        "HEARTBEAT_SECONDS",
+        "POLL_INTERVAL",
+        "CANCEL_GRACE_SECONDS",
+        "DEFAULT_RESULT_TTL",
+        "LOG_CAP_BYTES",
+        "MAX_ARGUMENT_BYTES",
+    ],
+)
+def test_build_settings__bool_where_a_number_belongs_is_refused(key: str) -> None:
+    with pytest.raises(ConfigurationError, match=rf"TASKMILL\['{key}'\] must be .*, not bool"):
+        build_settings({key: True})
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"LEASE_SECONDS": 0}, "TASKMILL['LEASE_SECONDS'] must be greater than 0."),
+        ({"HEARTBEAT_SECONDS": -1}, "TASKMILL['HEARTBEAT_SECONDS'] must be greater than 0."),
+        ({"POLL_INTERVAL": 0.0}, "TASKMILL['POLL_INTERVAL'] must be greater than 0."),
+        ({"DEFAULT_RESULT_TTL": timedelta(0)}, "TASKMILL['DEFAULT_RESULT_TTL'] must be greater"),
+        ({"CANCEL_GRACE_SECONDS": -0.5}, "TASKMILL['CANCEL_GRACE_SECONDS'] must be >= 0."),
+        ({"LOG_CAP_BYTES": 1023}, "TASKMILL['LOG_CAP_BYTES'] must be at least 1024 bytes."),
+        ({"MAX_ARGUMENT_BYTES": 0}, "TASKMILL['MAX_ARGUMENT_BYTES'] must be at least 1024"),
+    ],
+)
+def test_build_settings__out_of_range_values_name_the_key_and_the_bound(
+    raw: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build_settings(raw)
+
+    assert str(caught.value).startswith(message)
+
+
+def test_build_settings__heartbeat_must_fit_twice_in_the_lease() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build_settings({"LEASE_SECONDS": 10, "HEARTBEAT_SECONDS": 6})
+
+    message = str(caught.value)
+    assert "TASKMILL['HEARTBEAT_SECONDS'] (6) must be at most half of LEASE_SECONDS (10)" in message
+
+
+def test_build_settings__heartbeat_of_exactly_half_the_lease_is_allowed() -> None:
+    assert build_settings({"LEASE_SECONDS": 10, "HEARTBEAT_SECONDS": 5}).HEARTBEAT_SECONDS == 5
+
+
+def test_configuration_error__is_an_improperly_configured() -> None:
+    assert issubclass(ConfigurationError, ImproperlyConfigured)
+
+
+def test_get_settings__reads_the_django_setting_and_follows_overrides() -> None:
+    assert get_settings() == build_settings(getattr(settings, "TASKMILL", None))
+
+    with override_settings(TASKMILL={"POLL_INTERVAL": 0.25}):
+        assert get_settings().POLL_INTERVAL == 0.25
+
+    assert get_settings() == build_settings(getattr(settings, "TASKMILL", None))
+
+
+def test_get_settings__bad_override_raises_when_read() -> None:
+    with override_settings(TASKMILL={"NOPE": 1}), pytest.raises(ConfigurationError, match="NOPE"):
+        get_settings()
