@@ -64,10 +64,31 @@ def encode_model(instance: Model, path: str) -> dict[str, JSON]:
     return {MODEL_KEY: model_label(type(instance)), PK_KEY: pk}
 
 
+def _check_text(text: str, where: str) -> None:
+    # Valid in Python and in JSON text, but PostgreSQL's jsonb refuses both, and MariaDB's
+    # JSON check refuses lone surrogates: refused on every database alike, naming the path.
+    if "\x00" in text:
+        raise TypeError(
+            f"Unsupported {where}: text with a NUL character (\\x00) can't be "
+            "stored as JSON by every database; remove it, or base64-encode the text."
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise TypeError(
+            f"Unsupported {where}: text with a lone surrogate "
+            f"({text[error.start]!r}) is not valid Unicode; decode the text it came from "
+            "with errors='replace', or base64-encode the original bytes."
+        ) from None
+
+
 def encode_value(value: object, path: str) -> JSON:
     """Return value as JSON data; raise TypeError naming path if it can't be."""
     match value:
-        case None | bool() | int() | str():
+        case str():
+            _check_text(value, f"value for {path}")
+            return value
+        case None | bool() | int():
             return value
         case float():
             if not math.isfinite(value):
@@ -93,6 +114,7 @@ def _encode_mapping(value: Mapping[Any, Any], path: str) -> dict[str, JSON]:
                 f"Unsupported key {key!r} ({type(key).__name__}) in {path}: JSON object keys "
                 "are strings; convert the keys with str() before enqueueing."
             )
+        _check_text(key, f"key {key!r} in {path}")
         if key == MODEL_KEY:
             raise TypeError(
                 f"Unsupported key {key!r} in {path}: it is reserved for model references; "

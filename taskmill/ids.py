@@ -1,17 +1,50 @@
-"""Task result ids: UUID version 7, so ids sort by creation time (RFC 9562)."""
+"""Task result ids: UUID version 7, so ids sort by creation time (RFC 9562).
+
+Within one millisecond, the 12 bits after the timestamp are a counter (RFC 9562 section
+6.2, method 1), so ids made by one process in the same millisecond still sort in order.
+"""
 
 import os
+import threading
 import time
 import uuid
 
 
+class _Stamps:
+    """Millisecond timestamps with a counter, increasing within this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ms = 0
+        self._counter = 0
+
+    def next(self) -> tuple[int, int]:
+        with self._lock:
+            unix_ms = time.time_ns() // 1_000_000
+            if unix_ms > self._ms:
+                self._ms = unix_ms
+                # A random start leaves room to count up and hides how many ids came before.
+                self._counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
+            else:
+                self._counter += 1
+                if self._counter > 0xFFF:  # 4,096 ids in one millisecond: borrow the next
+                    self._ms += 1
+                    self._counter = 0
+            return self._ms, self._counter
+
+
+_stamps = _Stamps()
+
+
 def new_task_id() -> uuid.UUID:
     """Return a new time-ordered UUID (version 7)."""
-    unix_ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (unix_ms & ((1 << 48) - 1)) << 80 | rand & ((1 << 80) - 1)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    unix_ms, counter = _stamps.next()
+    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (unix_ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76  # version 7
+    value |= counter << 64
+    value |= 0x2 << 62  # RFC 4122 variant
+    value |= rand_b
     return uuid.UUID(int=value)
 
 

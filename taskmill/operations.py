@@ -49,12 +49,13 @@ def history(instance: Model) -> TaskRecordQuerySet:
     )
 
 
-def cancel(result_id: str) -> bool:
+def cancel(result: str | TaskResult[..., Any]) -> bool:
     """Cancel a queued task at once, or ask its worker to kill a running one.
 
-    Return False when the task had already finished. Raise TaskResultDoesNotExist for an
-    unknown id.
+    Take a result id or a TaskResult. Return False when the task had already finished.
+    Raise TaskResultDoesNotExist for an unknown id.
     """
+    result_id = result.id if isinstance(result, TaskResult) else result
     task_id = parse_task_id(result_id)
     if task_id is not None:
         for database in queue_databases():

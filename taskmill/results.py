@@ -11,7 +11,7 @@ from django.tasks import TaskResult
 from django.tasks.base import TaskError
 from django.utils.module_loading import import_string
 
-from .exceptions import TaskCancelled
+from .exceptions import TaskCancelled, TaskNotRegistered
 from .models import TaskRecord
 from .states import to_django_status
 from .task import StoredOptions, TaskmillTask, resolve_task
@@ -48,8 +48,21 @@ class StoredProgress(TypedDict):
     message: NotRequired[str]
 
 
+def _import_option(option: str, path: str) -> Any:
+    try:
+        return import_string(path)
+    except ImportError as error:
+        raise TaskNotRegistered(
+            f"Task option {option} names {path!r}, which can't be imported ({error}); was it "
+            "renamed or removed?"
+        ) from error
+
+
 def options_from_storage(stored: StoredOptions | dict[str, Any]) -> dict[str, Any]:
-    """Turn stored options back into task field values (paths imported back to objects)."""
+    """Turn stored options back into task field values (paths imported back to objects).
+
+    Raise TaskNotRegistered if a stored path (retry_on, retry_delay, unique) doesn't import.
+    """
     if not stored:
         return {}
     values: dict[str, Any] = {
@@ -57,14 +70,11 @@ def options_from_storage(stored: StoredOptions | dict[str, Any]) -> dict[str, An
         "retry_max_delay": stored["retry_max_delay"],
         "timeout": stored["timeout"],
         "result_ttl": stored["result_ttl"],
-        "retry_on": tuple(import_string(path) for path in stored["retry_on"]),
+        "retry_on": tuple(_import_option("retry_on", path) for path in stored["retry_on"]),
     }
-    retry_delay = stored["retry_delay"]
-    values["retry_delay"] = (
-        import_string(retry_delay) if isinstance(retry_delay, str) else retry_delay
-    )
-    unique = stored["unique"]
-    values["unique"] = import_string(unique) if isinstance(unique, str) else unique
+    for option in ("retry_delay", "unique"):
+        value = stored[option]
+        values[option] = _import_option(option, value) if isinstance(value, str) else value
     return values
 
 
@@ -92,14 +102,18 @@ def task_for_record(
 
 
 def to_task_result(
-    record: TaskRecord, registered: TaskmillTask[..., Any] | None = None
+    record: TaskRecord,
+    registered: TaskmillTask[..., Any] | None = None,
+    *,
+    task: TaskmillTask[..., Any] | None = None,
 ) -> TaskResult[..., Any]:
-    """Build the TaskResult a caller sees for this row.
+    """Build the TaskResult a caller sees for this row; `task`, if given, is the row's task
+    already built by task_for_record.
 
-    Raise TaskNotRegistered if the row names a task that no longer imports.
+    Raise TaskNotRegistered if the row names a task or an option that no longer imports.
     """
     result: TaskResult[..., Any] = TaskResult(
-        task=task_for_record(record, registered),
+        task=task if task is not None else task_for_record(record, registered),
         id=str(record.id),
         status=to_django_status(record.state),
         enqueued_at=record.enqueued_at,

@@ -23,8 +23,7 @@ FINISHED_STATES: Final = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELL
 
 TRANSITIONS: Final[dict[State, frozenset[State]]] = {
     State.BLOCKED: frozenset({State.READY, State.CANCELLED}),
-    # ready -> failed: a dependency failed or the row could not be decoded at claim time.
-    State.READY: frozenset({State.RUNNING, State.CANCELLED, State.FAILED}),
+    State.READY: frozenset({State.RUNNING, State.CANCELLED}),
     # running -> ready: a retry, or a graceful shutdown handing the task back.
     State.RUNNING: frozenset({State.READY, State.SUCCEEDED, State.FAILED, State.CANCELLED}),
     State.SUCCEEDED: frozenset(),

@@ -81,6 +81,8 @@ class TaskmillTask[**P, R](Task):  # type: ignore[type-arg]  # Task is generic o
             object.__setattr__(self, "retry_delay", _seconds(self.retry_delay))  # type: ignore[arg-type]  # narrowed by _is_number
         if isinstance(self.retry_on, type):
             object.__setattr__(self, "retry_on", (self.retry_on,))
+        elif not isinstance(self.retry_on, tuple | list):
+            _fail(self, "retry_on", self.retry_on, "pass an exception class or a tuple of them")
         object.__setattr__(self, "retry_on", tuple(self.retry_on))
         object.__setattr__(self, "depends_on", _dependencies_tuple(self, self.depends_on))
         validate_options(self)

@@ -33,6 +33,9 @@ WAL_CHECK_INTERVAL: Final = 0.01
 
 class SQLiteQueue(Queue):
     def prepare_worker_connection(self) -> None:
+        # journal_mode can't change inside a transaction (run_until_empty in a test's atomic).
+        if self.connection.in_atomic_block:
+            return
         with self.connection.cursor() as cursor:
             cursor.execute("PRAGMA journal_mode=WAL")
 

@@ -20,7 +20,7 @@ from ..codec import JSON, decode_arguments, encode_return_value
 from ..exceptions import Retry, TaskNotRegistered
 from ..models import TaskRecord
 from ..outcomes import AttemptError, Outcome, OutcomeKind
-from ..results import to_task_result
+from ..results import task_for_record, to_task_result
 from ..retry import is_retryable
 from ..task import TaskmillTask, resolve_task
 
@@ -67,14 +67,21 @@ def _send_robust(signal: Any, result: TaskResult[..., Any]) -> None:
             )
 
 
-def release_connections() -> None:
+def transactions_open() -> dict[str, bool]:
+    """Which connections are inside a transaction now (the caller's, with the solo pool)."""
+    return {conn.alias: conn.in_atomic_block for conn in connections.all(initialized_only=True)}
+
+
+def release_connections(open_before: dict[str, bool] | None = None) -> None:
     """Drop database connections a task left unusable; keep healthy ones for the next task.
 
     Not close_old_connections(): with the default CONN_MAX_AGE of 0 it reconnects for every
-    task, which costs more than most tasks do.
+    task, which costs more than most tasks do. A transaction that was open before the task
+    (a test's, around run_until_empty) is the caller's and is left alone.
     """
+    open_before = open_before or {}
     for conn in connections.all(initialized_only=True):
-        if conn.connection is None:
+        if conn.connection is None or open_before.get(conn.alias):
             continue
         # A task that left a transaction open must not hand it to the next one.
         if conn.in_atomic_block or conn.get_autocommit() != conn.settings_dict["AUTOCOMMIT"]:
@@ -88,10 +95,11 @@ def release_connections() -> None:
 
 def run_attempt(record: TaskRecord) -> Outcome:
     """Run one attempt of a claimed record; never raises."""
+    open_before = transactions_open()
     try:
         return _run(record)
     finally:
-        release_connections()
+        release_connections(open_before)
 
 
 def _run(record: TaskRecord) -> Outcome:
@@ -101,7 +109,9 @@ def _run(record: TaskRecord) -> Outcome:
         return _failure(error, retryable=False)
     try:
         args, kwargs = decode_arguments(record.args, record.kwargs, fetch_instance)
-        result = to_task_result(record, registered=task)
+        # The task as enqueued: options given to .using() (retry_on, a delay function) count.
+        task = task_for_record(record, task)
+        result = to_task_result(record, task=task)
     except Exception as error:
         return _failure(error, retryable=False)
     _send_robust(task_started, result)
@@ -132,7 +142,8 @@ def announce_finished(record: TaskRecord) -> None:
     except Exception:
         logger.exception("could not describe finished task task_id=%s", record.id)
         return
+    open_before = transactions_open()
     try:
         _send_robust(task_finished, result)
     finally:
-        release_connections()
+        release_connections(open_before)

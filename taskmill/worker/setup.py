@@ -3,7 +3,8 @@
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from django.core.management.base import CommandError
 from django.tasks import task_backends
@@ -68,15 +69,24 @@ def build_options(
     )
 
 
-def configure_logging(verbosity: int) -> None:
-    """Give the taskmill loggers a readable console format unless the project set LOGGING."""
+@contextmanager
+def logging_for(verbosity: int) -> Iterator[None]:
+    """Set the taskmill loggers' level from -v while the worker runs, with a readable console
+    format unless the project configured logging; restore both afterwards."""
     logger = logging.getLogger("taskmill")
+    level = logger.level
     logger.setLevel(VERBOSITY_LEVELS.get(verbosity, logging.DEBUG))
-    if logger.handlers or logging.getLogger().handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    logger.addHandler(handler)
+    handler: logging.Handler | None = None
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if handler is not None:
+            logger.removeHandler(handler)
 
 
 def run_worker(options: WorkerOptions) -> int:

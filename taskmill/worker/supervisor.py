@@ -38,6 +38,9 @@ RECONNECT_MIN: Final = 0.5
 RECONNECT_MAX: Final = 10.0
 CANCEL_CHECK_INTERVAL: Final = 0.5
 DEAD_WORKER_ROWS_AFTER: Final = timedelta(hours=1)
+# A burst run (a script, a test) stops on a database error that doesn't go away; a long-running
+# worker retries for ever, since outages end.
+BURST_ERROR_LIMIT: Final = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +92,8 @@ class Supervisor:
     pending: list[PendingWrite] = field(default_factory=list)
     stop_requested: bool = False
     force_stop: bool = False
+    attempts_recorded: int = 0
+    consecutive_errors: int = 0
 
     def __post_init__(self) -> None:
         self.settings = get_settings()
@@ -126,7 +131,7 @@ class Supervisor:
 
     def _start(self) -> None:
         if self.options.solo:
-            logger.warning(
+            logger.info(
                 "solo pool: tasks run in the worker process; timeouts and "
                 "cancelling running tasks are unavailable"
             )
@@ -181,6 +186,7 @@ class Supervisor:
             self._check_cancel_requests_if_due(now)
             self._rescue_if_due(now)
             self.reconnect_delay = RECONNECT_MIN
+            self.consecutive_errors = 0
         except (DatabaseError, InterfaceError) as error:
             self._on_database_error(error)
 
@@ -262,6 +268,8 @@ class Supervisor:
                     now=timezone.now(),
                 )
                 self._log_outcome(running, write.transition, finished is not None)
+                if finished is not None:
+                    self.attempts_recorded += 1
                 if finished is not None and write.transition.is_final:
                     self.pool.announce_finished(_as_finished(running.record, finished))
             self.pending.pop(0)
@@ -320,7 +328,8 @@ class Supervisor:
             self.running[record.id] = Running(
                 record=record,
                 lease=Lease.of(record),
-                deadline=now + float(timeout) if timeout else None,
+                # Timed from dispatch: the claim itself may have waited on a lock.
+                deadline=time.monotonic() + float(timeout) if timeout else None,
             )
             self.pool.dispatch(child, record)
         self._reap_finished()
@@ -410,6 +419,14 @@ class Supervisor:
 
     def _on_database_error(self, error: DatabaseError | InterfaceError) -> None:
         translated = translate(error)
+        self.consecutive_errors += 1
+        if self.queue.connection.in_atomic_block:
+            # In-process inside the caller's transaction (run_until_empty in a test): it
+            # can't be reconnected from here, so the caller gets the error.
+            raise error
+        if self.options.burst and self.consecutive_errors > BURST_ERROR_LIMIT:
+            logger.error("giving up after %s database errors in a row", self.consecutive_errors)
+            raise error
         if isinstance(translated, QueueBusy):
             logger.info("database busy, retrying: %s", translated)
             time.sleep(random.uniform(0.01, 0.05))  # noqa: S311

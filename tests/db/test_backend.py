@@ -220,6 +220,18 @@ def test_enqueue__unsupported_argument_fails_naming_it_and_stores_nothing() -> N
     assert not TaskRecord.objects.exists()
 
 
+def test_enqueue__text_some_database_cannot_store_fails_before_the_database() -> None:
+    with transaction.atomic():
+        with pytest.raises(TypeError, match=r"^Unsupported value for args\[0\]: text with a NUL"):
+            tasks.echo.enqueue("a\x00b")
+        # The refusal came before any SQL: the transaction is still usable (PostgreSQL would
+        # have aborted it on a failed INSERT).
+        result = tasks.echo.enqueue("ab")
+
+    assert list(TaskRecord.objects.values_list("args", flat=True)) == [["ab"]]
+    assert default_task_backend.get_result(result.id) == result
+
+
 def test_enqueue__unsaved_model_instance_fails_and_stores_nothing() -> None:
     with pytest.raises(TypeError, match=r"^Unsupported value for args\[0\]: the Article instance"):
         tasks.title_of.enqueue(Article(title="draft"))

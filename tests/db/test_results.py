@@ -10,7 +10,7 @@ import pytest
 from django.tasks import TaskResult, TaskResultStatus, default_task_backend
 from django.utils import timezone
 
-from taskmill.exceptions import DependencyFailed, TaskCancelled
+from taskmill.exceptions import DependencyFailed, TaskCancelled, TaskNotRegistered
 from taskmill.models import TaskRecord
 from taskmill.results import cancelled_error, error_entry, options_from_storage
 from taskmill.states import State
@@ -235,6 +235,36 @@ def test_get_result__row_without_options_uses_the_registered_task() -> None:
     update_row(result, options={})
 
     assert stored_task(result.id).max_attempts == 3
+
+
+def test_get_result__row_of_a_task_that_no_longer_imports_is_not_registered() -> None:
+    result = tasks.noop.enqueue()
+    update_row(result, task_path="tests.testapp.tasks.renamed_since")
+
+    with pytest.raises(TaskNotRegistered, match=r"'tests\.testapp\.tasks\.renamed_since' can't"):
+        default_task_backend.get_result(result.id)
+
+
+def test_get_result__row_naming_a_plain_function_is_not_registered() -> None:
+    result = tasks.noop.enqueue()
+    update_row(result, task_path="tests.testapp.tasks.not_a_task")
+
+    with pytest.raises(TaskNotRegistered, match="only functions decorated with @task can run"):
+        default_task_backend.get_result(result.id)
+
+
+@pytest.mark.parametrize("option", ["retry_on", "retry_delay", "unique"])
+def test_get_result__option_path_that_no_longer_imports_is_named(option: str) -> None:
+    result = tasks.noop.enqueue()
+    stored = dict(TaskRecord.objects.get(id=result.id).options)
+    path = "tests.testapp.tasks.GoneSince"
+    stored[option] = [path] if option == "retry_on" else path
+    update_row(result, options=stored)
+
+    with pytest.raises(TaskNotRegistered) as caught:
+        default_task_backend.get_result(result.id)
+
+    assert str(caught.value).startswith(f"Task option {option} names {path!r}, which can't be")
 
 
 def test_options_from_storage__inverts_stored_options() -> None:

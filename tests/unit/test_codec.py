@@ -201,6 +201,38 @@ def test_encode_arguments__non_str_keyword_names_are_refused() -> None:
         encode_arguments((), kwargs)  # type: ignore[arg-type]  # the mistake under test
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("before\x00after", "NUL character"),
+        ("\x00", "NUL character"),
+        ("half \ud800 pair", "lone surrogate ('\\ud800')"),
+        ("\udfff", "lone surrogate ('\\udfff')"),
+    ],
+    ids=["nul inside", "nul alone", "high surrogate", "low surrogate"],
+)
+def test_encode_arguments__text_no_database_can_store_is_refused_naming_the_path(
+    text: str, problem: str
+) -> None:
+    # PostgreSQL's jsonb refuses both, MariaDB's JSON check lone surrogates: refused everywhere.
+    with pytest.raises(TypeError) as caught:
+        encode_arguments((), {"note": ["ok", text]})
+
+    message = str(caught.value)
+    assert message.startswith("Unsupported value for kwargs['note'][1]: text with a ")
+    assert problem in message
+
+
+def test_encode_arguments__mapping_key_no_database_can_store_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"^Unsupported key 'a\\x00' in args\[0\]: text with a NUL"):
+        encode_arguments(({"a\x00": 1},), {})
+
+
+@pytest.mark.parametrize("text", ["ünïcödé", "emoji 😀", "tab\tnewline\n", "\u2028", "\x7f"])
+def test_encode_arguments__any_other_unicode_text_passes(text: str) -> None:
+    assert encode_arguments((text,), {text: text}) == ([text], {text: text})
+
+
 def test_encode_arguments__reserved_model_key_in_user_data_is_refused() -> None:
     data = {MODEL_KEY: "testapp.article", PK_KEY: 1}
 

@@ -54,24 +54,23 @@ def _add_worker_arguments(parser: CommandParser) -> None:
     )
 
 
-def _worker(options: dict[str, Any]) -> None:
-    from taskmill.worker.setup import build_options, configure_logging, run_worker
+def _worker(command: BaseCommand, options: dict[str, Any]) -> None:
+    from taskmill.worker.setup import build_options, logging_for, run_worker
 
-    configure_logging(options["verbosity"])
-    run_worker(
-        build_options(
-            backend_alias=options["backend"],
-            queues=options["queues"],
-            concurrency=options["concurrency"],
-            max_tasks_per_child=options["max_tasks_per_child"],
-            burst=options["burst"],
-            grace=options["grace"],
-            pool=options["pool"],
-        )
+    worker_options = build_options(
+        backend_alias=options["backend"],
+        queues=options["queues"],
+        concurrency=options["concurrency"],
+        max_tasks_per_child=options["max_tasks_per_child"],
+        burst=options["burst"],
+        grace=options["grace"],
+        pool=options["pool"],
     )
+    with logging_for(options["verbosity"]):
+        run_worker(worker_options)
 
 
-def _cancel(options: dict[str, Any]) -> None:
+def _cancel(command: BaseCommand, options: dict[str, Any]) -> None:
     from django.tasks.exceptions import TaskResultDoesNotExist
 
     from taskmill.operations import cancel
@@ -81,11 +80,12 @@ def _cancel(options: dict[str, Any]) -> None:
             done = cancel(result_id)
         except TaskResultDoesNotExist as error:
             raise CommandError(f"No task result with id {result_id}.") from error
-        print(f"{result_id}: {'cancel requested' if done else 'already finished'}")  # noqa: T201 - command output
+        command.stdout.write(f"{result_id}: {'cancel requested' if done else 'already finished'}")
 
 
 SUBCOMMANDS: dict[
-    str, tuple[str, Callable[[CommandParser], object], Callable[[dict[str, Any]], None]]
+    str,
+    tuple[str, Callable[[CommandParser], object], Callable[[BaseCommand, dict[str, Any]], None]],
 ] = {
     "worker": ("run tasks", _add_worker_arguments, _worker),
     "cancel": (
@@ -118,4 +118,4 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         _, _, run = SUBCOMMANDS[options["subcommand"]]
-        run(options)
+        run(self, options)

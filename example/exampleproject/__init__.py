@@ -1,0 +1,1 @@
+"""Taskmill's example project: a small shop whose background work runs on Taskmill."""

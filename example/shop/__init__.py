@@ -1,0 +1,1 @@
+"""A tiny shop: customers and orders, and the background tasks that serve them."""

@@ -1,0 +1,119 @@
+"""The worker run inside the test process: call_command(... "--burst"), the solo pool, and
+taskmill.testing helpers."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.tasks import TaskResultStatus
+from django.test import override_settings
+
+import taskmill
+from taskmill.testing import assert_enqueued, run_until_empty
+from taskmill.worker.setup import build_options
+from tests.testapp import tasks
+
+pytestmark = pytest.mark.django_db
+
+
+def test_call_command_burst_solo_runs_due_tasks_and_returns() -> None:
+    added = tasks.add.enqueue(2, 40)
+    failed = tasks.fail_value_error.enqueue()
+    call_command("taskmill", "worker", "--burst", "--pool", "solo", "-v", "0")
+    added.refresh()
+    failed.refresh()
+    assert added.status == TaskResultStatus.SUCCESSFUL
+    assert added.return_value == 42
+    assert failed.status == TaskResultStatus.FAILED
+
+
+def test_run_until_empty_counts_attempts_including_retries() -> None:
+    tasks.noop.enqueue()
+    flaky = tasks.fail_twice_then_succeed.enqueue()
+    assert run_until_empty() == 4
+    flaky.refresh()
+    assert flaky.return_value == 3
+    assert run_until_empty() == 0
+
+
+def test_run_until_empty_serves_only_the_queues_asked() -> None:
+    report = tasks.build_report.enqueue(1)
+    assert run_until_empty(queues=["default"]) == 0
+    report.refresh()
+    assert report.status == TaskResultStatus.READY
+    assert run_until_empty(queues=["reports"]) == 1
+
+
+def test_assert_enqueued_matches_calls_and_explains_a_miss() -> None:
+    tasks.add.enqueue(1, 2)
+    tasks.add.enqueue(3, 4)
+    (found,) = assert_enqueued(tasks.add, args=[3, 4])
+    assert found.args == [3, 4]
+    assert len(assert_enqueued(tasks.add, count=2)) == 2
+    with pytest.raises(AssertionError, match=r"enqueued 0 time\(s\) with args=\[9, 9\]"):
+        assert_enqueued(tasks.add, args=[9, 9])
+
+
+def test_cancel_accepts_a_task_result() -> None:
+    queued = tasks.noop.enqueue()
+    assert taskmill.cancel(queued) is True
+    queued.refresh()
+    assert queued.status == TaskResultStatus.FAILED
+    assert queued.errors[-1].exception_class_path == "taskmill.exceptions.TaskCancelled"
+
+
+def test_cancel_command_reports_each_id(capsys: pytest.CaptureFixture[str]) -> None:
+    queued = tasks.noop.enqueue()
+    call_command("taskmill", "cancel", queued.id)
+    call_command("taskmill", "cancel", queued.id)
+    output = capsys.readouterr().out.splitlines()
+    assert output == [f"{queued.id}: cancel requested", f"{queued.id}: already finished"]
+    with pytest.raises(CommandError, match="No task result with id"):
+        call_command("taskmill", "cancel", "01a20000-0000-7000-8000-000000000000")
+
+
+def _options(**overrides: object) -> dict[str, object]:
+    values: dict[str, object] = {
+        "backend_alias": "default",
+        "queues": None,
+        "concurrency": None,
+        "max_tasks_per_child": None,
+        "burst": False,
+        "grace": 30.0,
+        "pool": "fork",
+    }
+    values.update(overrides)
+    return values
+
+
+def test_worker_options_default_to_every_queue_of_the_backend() -> None:
+    options = build_options(**_options())  # type: ignore[arg-type]  # checked values above
+    assert set(options.queue_names) == {"default", "reports", "low"}
+    assert options.concurrency >= 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"queues": ["nope"]}, "unknown queue\\(s\\) nope"),
+        ({"concurrency": 0}, "--concurrency must be at least 1"),
+        ({"max_tasks_per_child": 0}, "--max-tasks-per-child must be at least 1"),
+        ({"grace": -1.0}, "--grace must be 0 or more"),
+        ({"backend_alias": "missing"}, "--backend 'missing'"),
+    ],
+)
+def test_worker_options_refuse_bad_values(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        build_options(**_options(**overrides))  # type: ignore[arg-type]  # deliberately wrong
+
+
+def test_worker_refuses_a_backend_that_is_not_taskmill() -> None:
+    immediate = {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}
+    with (
+        override_settings(TASKS={"default": immediate}),
+        pytest.raises(CommandError, match="not Taskmill's DatabaseBackend"),
+    ):
+        build_options(**_options())  # type: ignore[arg-type]  # checked values above
+
+
+def test_worker_command_rejects_an_empty_queue_list() -> None:
+    with pytest.raises(CommandError, match="at least one queue name"):
+        call_command("taskmill", "worker", "--queues", ",", "--burst", "--pool", "solo")
