@@ -1,0 +1,1 @@
+"""Taskmill's benchmark suite: `python -m bench` (`make bench`). Measures, never asserts."""
