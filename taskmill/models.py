@@ -69,6 +69,9 @@ class TaskRecord(models.Model):
     # Set while the task is queued or running and cleared when it finishes, so the unique
     # index (NULLs never collide, on every database) holds only among active tasks.
     unique_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # Set (under the row's lock) when a dependant is linked, so finishing a task that nobody
+    # waits for costs no query about dependants.
+    has_dependants = models.BooleanField(default=False)
     dependencies = models.ManyToManyField(
         "self", through="TaskDependency", symmetrical=False, related_name="dependants"
     )
@@ -99,7 +102,6 @@ class TaskRecord(models.Model):
                 fields=["content_type", "object_id", "-enqueued_at"], name="taskmill_object_idx"
             ),
             models.Index(fields=["task_path", "-enqueued_at"], name="taskmill_path_idx"),
-            models.Index(fields=["state", "queue_name"], name="taskmill_state_queue_idx"),
         ]
         permissions = (
             ("cancel_task", "Can cancel tasks"),

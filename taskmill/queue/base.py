@@ -147,6 +147,9 @@ class Queue(ABC):
             TaskDependency.objects.using(self.database_alias).bulk_create(
                 links, batch_size=INSERT_BATCH_SIZE
             )
+            TaskRecord.objects.using(self.database_alias).filter(
+                id__in={link.dependency_id for link in links}, has_dependants=False
+            ).update(has_dependants=True)
 
     def cancel(self, task_id: UUID) -> bool | None:
         """Cancel a queued task, or flag a running one for its worker to kill.
@@ -237,7 +240,7 @@ class Queue(ABC):
         """Adjust the worker's own connection before its first claim (dialects override)."""
 
     @abstractmethod
-    def _claim_ids(
+    def _claim(
         self,
         *,
         worker_id: str,
@@ -245,8 +248,9 @@ class Queue(ABC):
         limit: int,
         lease_seconds: float,
         now: datetime,
-    ) -> list[UUID]:
-        """Atomically move up to `limit` due ready tasks to running under worker_id's lease.
+    ) -> list[TaskRecord]:
+        """Atomically move up to `limit` due ready tasks to running under worker_id's lease;
+        return their rows as they now stand.
 
         Must never hand one task to two callers, whatever the number of processes and hosts.
         """
@@ -267,20 +271,14 @@ class Queue(ABC):
         """
         if limit < 1 or not queue_names:
             return []
-        ids = self._claim_ids(
+        records = self._claim(
             worker_id=worker_id,
             queue_names=queue_names,
             limit=limit,
             lease_seconds=lease_seconds,
             now=now,
         )
-        if not ids:
-            return []
-        return list(
-            TaskRecord.objects.using(self.database_alias)
-            .filter(id__in=ids)
-            .order_by("-priority", "run_after", "id")
-        )
+        return sorted(records, key=lambda r: (-r.priority, r.run_after, r.id))
 
     def _fenced(self, lease: Lease) -> TaskRecordQuerySet:
         # The whole fence: a rescued task has a new owner or attempt number, so a worker that
@@ -327,7 +325,15 @@ class Queue(ABC):
             )
         else:
             changes["run_after"] = transition.run_after
-        if not self._fenced(lease).update(**changes):
+        if not transition.is_final:
+            written = self._fenced(lease).update(**changes)
+        else:
+            # The common case in one statement: a final outcome of a task nobody waits for.
+            # has_dependants is set under the row's lock, so it can't change unseen here.
+            written = self._fenced(lease).filter(has_dependants=False).update(**changes)
+            if not written:
+                written = self._finish_waited_on(lease, changes)
+        if not written:
             logger.warning(
                 "lease lost task_id=%s worker_id=%s attempt=%s state=%s: not recorded",
                 lease.task_id,
@@ -336,19 +342,20 @@ class Queue(ABC):
                 transition.state,
             )
             return None
-        if transition.is_final:
-            self._settle_if_waited_on(lease.task_id)
         return changes
 
-    def _settle_if_waited_on(self, task_id: UUID) -> None:
+    def _finish_waited_on(self, lease: Lease, changes: dict[str, Any]) -> int:
         using = self.database_alias
-        if not TaskDependency.objects.using(using).filter(dependency_id=task_id).exists():
-            return
         with transaction.atomic(using=using):
-            finished = (
-                TaskRecord.objects.using(using).only("id", "state", "task_path").get(id=task_id)
-            )
-            self.settle_dependants(finished)
+            written = self._fenced(lease).update(**changes)
+            if written:
+                finished = (
+                    TaskRecord.objects.using(using)
+                    .only("id", "state", "task_path")
+                    .get(id=lease.task_id)
+                )
+                self.settle_dependants(finished)
+        return written
 
     def release(self, lease: Lease, *, prior_worker_ids: list[str]) -> bool:
         """Hand a task back to the queue unrun (graceful shutdown): the attempt isn't counted."""

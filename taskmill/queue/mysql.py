@@ -13,7 +13,6 @@ Quirks handled:
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from uuid import UUID
 
 from django.db import transaction
 from django.db.models import F, Func, JSONField, Value
@@ -26,7 +25,7 @@ from .clock import DatabaseNow
 
 
 class MySQLQueue(Queue):
-    def _claim_ids(
+    def _claim(
         self,
         *,
         worker_id: str,
@@ -34,7 +33,7 @@ class MySQLQueue(Queue):
         limit: int,
         lease_seconds: float,
         now: datetime,
-    ) -> list[UUID]:
+    ) -> list[TaskRecord]:
         manager = TaskRecord.objects.using(self.database_alias)
         with transaction.atomic(using=self.database_alias):
             ids = list(
@@ -63,4 +62,6 @@ class MySQLQueue(Queue):
                         output_field=JSONField(),
                     ),
                 )
-        return ids
+        if not ids:
+            return []
+        return list(manager.filter(id__in=ids))

@@ -18,8 +18,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Final
-from uuid import UUID
 
+import psycopg
+
+from ..exceptions import DatabaseUnavailable
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue, Waiter
@@ -69,10 +71,10 @@ class PostgresQueue(Queue):
                 {c["last_attempted_at"]} = %(now)s,
                 {c["worker_ids"]} = t.{c["worker_ids"]} || to_jsonb(%(worker_id)s::text)
             FROM picked WHERE t.{c["id"]} = picked.{c["id"]}
-            RETURNING t.{c["id"]}
+            RETURNING t.*
         """  # noqa: S608 - only quoted identifiers and a State constant are formatted in
 
-    def _claim_ids(
+    def _claim(
         self,
         *,
         worker_id: str,
@@ -80,7 +82,7 @@ class PostgresQueue(Queue):
         limit: int,
         lease_seconds: float,
         now: datetime,
-    ) -> list[UUID]:
+    ) -> list[TaskRecord]:
         params: dict[str, Any] = {
             "now": now,
             "queues": list(queue_names),
@@ -89,12 +91,15 @@ class PostgresQueue(Queue):
             "worker_id": worker_id,
             "lease": lease_seconds,
         }
-        with self.connection.cursor() as cursor:
-            cursor.execute(self._claim_sql, params)
-            return [row[0] for row in cursor.fetchall()]
+        # raw() applies each field's converters (JSON, UUID) to the rows RETURNING gives back,
+        # so the claim and the read of what was claimed are one round trip.
+        return list(TaskRecord.objects.using(self.database_alias).raw(self._claim_sql, params))
 
     def open_waiter(self) -> Waiter:
-        return ListenWaiter(self)
+        try:
+            return ListenWaiter(self)
+        except psycopg.Error as error:
+            raise DatabaseUnavailable(f"can't open the LISTEN connection: {error}") from error
 
 
 class ListenWaiter(Waiter):
@@ -112,7 +117,10 @@ class ListenWaiter(Waiter):
         return fileno
 
     def check(self) -> bool:
-        return any(True for _ in self.connection.notifies(timeout=0))
+        try:
+            return any(True for _ in self.connection.notifies(timeout=0))
+        except psycopg.Error as error:
+            raise DatabaseUnavailable(f"the LISTEN connection failed: {error}") from error
 
     def close(self) -> None:
         self.connection.close()

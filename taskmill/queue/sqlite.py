@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Final
-from uuid import UUID
 
 from django.utils import timezone
 
@@ -62,10 +61,10 @@ class SQLiteQueue(Queue):
                 ORDER BY {c["priority"]} DESC, {c["run_after"]}, {c["id"]}
                 LIMIT %s
             )
-            RETURNING {c["id"]}
+            RETURNING *
         """  # noqa: S608 - only quoted identifiers and a State constant are formatted in
 
-    def _claim_ids(
+    def _claim(
         self,
         *,
         worker_id: str,
@@ -73,7 +72,7 @@ class SQLiteQueue(Queue):
         limit: int,
         lease_seconds: float,
         now: datetime,
-    ) -> list[UUID]:
+    ) -> list[TaskRecord]:
         adapt = self.connection.ops.adapt_datetimefield_value
         # The lease and the due test need the database's clock; for a local file that is the
         # clock of this host, read fresh here.
@@ -91,9 +90,8 @@ class SQLiteQueue(Queue):
             db_stamp,
             limit,
         ]
-        with self.connection.cursor() as cursor:
-            cursor.execute(self._claim_sql, params)
-            return [UUID(str(row[0])) for row in cursor.fetchall()]
+        # raw() applies each field's converters to the rows RETURNING gives back.
+        return list(TaskRecord.objects.using(self.database_alias).raw(self._claim_sql, params))
 
     def open_waiter(self) -> Waiter:
         return WalWaiter(str(self.connection.settings_dict["NAME"]) + "-wal")

@@ -83,6 +83,9 @@ def release_connections(open_before: dict[str, bool] | None = None) -> None:
     for conn in connections.all(initialized_only=True):
         if conn.connection is None or open_before.get(conn.alias):
             continue
+        # As between two requests: with CONN_HEALTH_CHECKS, the next task's first query
+        # checks the connection first (a database restart then costs no task an error).
+        conn.health_check_done = False  # type: ignore[attr-defined]  # Django has it; the stubs lack it
         # A task that left a transaction open must not hand it to the next one.
         if conn.in_atomic_block or conn.get_autocommit() != conn.settings_dict["AUTOCOMMIT"]:
             conn.close()

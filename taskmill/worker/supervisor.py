@@ -23,7 +23,7 @@ from django.db import DatabaseError, InterfaceError
 from django.utils import timezone
 
 from ..conf import get_settings
-from ..exceptions import QueueBusy, TaskCancelled, TaskCrashed
+from ..exceptions import QueueBusy, QueueError, TaskCancelled, TaskCrashed
 from ..models import TaskRecord, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..queue import get_queue
@@ -147,7 +147,6 @@ class Supervisor:
             )
         )
         self.pool.start()
-        self.waiter = self.queue.open_waiter()
         logger.info(
             "worker started worker_id=%s queues=%s concurrency=%s pool=%s",
             self.worker_id,
@@ -178,6 +177,7 @@ class Supervisor:
         """Do every step that is due; survive database errors."""
         self._begin_stop_if_requested(now)
         try:
+            self._open_waiter_if_needed()
             self._reap_finished()
             self._enforce_deadlines(now)
             self._write_pending()
@@ -188,6 +188,8 @@ class Supervisor:
             self.reconnect_delay = RECONNECT_MIN
             self.consecutive_errors = 0
         except (DatabaseError, InterfaceError) as error:
+            self._on_database_error(error)
+        except QueueError as error:
             self._on_database_error(error)
 
     def _begin_stop_if_requested(self, now: float) -> None:
@@ -405,20 +407,41 @@ class Supervisor:
                 self._drain_wakeup()
                 return
             news = waiter_fd is not None and waiter_fd in ready
-            if (news or step) and self.waiter is not None and self.waiter.check():
+            if (news or step) and self._waiter_has_news():
                 self.next_claim_at = time.monotonic()
                 self.next_cancel_check_at = 0.0
                 return
             if any(handle != waiter_fd for handle in ready):
                 return  # a child reported
 
+    def _waiter_has_news(self) -> bool:
+        if self.waiter is None:
+            return False
+        try:
+            return self.waiter.check()
+        except QueueError as error:
+            # Polling goes on; run_once opens a new waiter once the database answers again.
+            logger.warning("wake-up channel lost, polling until it is back: %s", error)
+            self._close_waiter()
+            return True
+
+    def _close_waiter(self) -> None:
+        if self.waiter is not None:
+            with contextlib.suppress(Exception):
+                self.waiter.close()
+            self.waiter = None
+
+    def _open_waiter_if_needed(self) -> None:
+        if self.waiter is None:
+            self.waiter = self.queue.open_waiter()
+
     def _drain_wakeup(self) -> None:
         assert self._wakeup_read is not None  # noqa: S101 - caller checked
         with contextlib.suppress(BlockingIOError):
             os.read(self._wakeup_read, 512)
 
-    def _on_database_error(self, error: DatabaseError | InterfaceError) -> None:
-        translated = translate(error)
+    def _on_database_error(self, error: DatabaseError | InterfaceError | QueueError) -> None:
+        translated = error if isinstance(error, QueueError) else translate(error)
         self.consecutive_errors += 1
         if self.queue.connection.in_atomic_block:
             # In-process inside the caller's transaction (run_until_empty in a test): it
@@ -438,17 +461,9 @@ class Supervisor:
             exc_info=translated is None,
         )
         self.queue.close_connections()
-        if self.waiter is not None:
-            self.waiter.close()
-            self.waiter = None
+        self._close_waiter()
         self._sleep_interruptibly(self.reconnect_delay)
         self.reconnect_delay = min(self.reconnect_delay * 2, RECONNECT_MAX)
-        try:
-            self.waiter = self.queue.open_waiter()
-        except (DatabaseError, InterfaceError, OSError):
-            self.waiter = None  # polling still works; the next error retries the waiter
-        except Exception:
-            self.waiter = None
 
     def _sleep_interruptibly(self, seconds: float) -> None:
         handles: list[object] = [self._wakeup_read] if self._wakeup_read is not None else []
@@ -475,8 +490,7 @@ class Supervisor:
             self.queue.deregister_worker(self.worker_id)
         except (DatabaseError, InterfaceError) as error:
             logger.error("could not release tasks at shutdown; the rescuer will: %s", error)
-        if self.waiter is not None:
-            self.waiter.close()
+        self._close_waiter()
         logger.info("worker stopped worker_id=%s", self.worker_id)
 
     # -- Signals ----------------------------------------------------------------------------

@@ -103,7 +103,6 @@ def test_lease_index__is_a_full_index_led_by_state_on_mariadb() -> None:
         ("taskmill_expiry_idx", ["expires_at"]),
         ("taskmill_object_idx", ["content_type_id", "object_id", "enqueued_at"]),
         ("taskmill_path_idx", ["task_path", "enqueued_at"]),
-        ("taskmill_state_queue_idx", ["state", "queue_name"]),
     ],
 )
 def test_indexes__exist_on_every_database(name: str, columns: list[str]) -> None:

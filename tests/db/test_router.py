@@ -18,8 +18,6 @@ from taskmill.routers import TaskmillRouter, queue_databases
 from tests.processes import REPO_ROOT
 from tests.testapp.models import Article
 
-pytestmark = pytest.mark.only_on("sqlite")
-
 SETTINGS = "tests.settings_two_databases"
 TIMEOUT = 120
 
@@ -104,6 +102,7 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.only_on("sqlite")  # two SQLite files; the router is the same everywhere
 def test_migrate__taskmill_tables_exist_only_in_the_queue_database(migrated: Path) -> None:
     default_tables = tables(migrated / "default.sqlite3")
     queue_tables = tables(migrated / "queue.sqlite3")
@@ -120,6 +119,7 @@ def test_migrate__taskmill_tables_exist_only_in_the_queue_database(migrated: Pat
     assert "testapp_article" in default_tables
 
 
+@pytest.mark.only_on("sqlite")  # two SQLite files; the router is the same everywhere
 def test_enqueue__stores_and_reads_results_in_the_queue_database(migrated: Path) -> None:
     output = run_django(migrated, "-c", ENQUEUE_SCRIPT)
     report = json.loads(output.strip().splitlines()[-1])

@@ -23,16 +23,26 @@ def test_new_task_id__embeds_the_current_unix_time_in_milliseconds() -> None:
     assert before <= task_id.int >> 80 <= after
 
 
-def test_new_task_id__ids_are_unique_and_sort_by_creation_time() -> None:
-    first = new_task_id()
-    second = new_task_id()
-    # Ids made within one millisecond order randomly; take the first of a later millisecond.
-    while second.int >> 80 == first.int >> 80:
-        second = new_task_id()
+def test_new_task_id__ids_sort_in_creation_order_even_within_a_millisecond() -> None:
+    ids = [new_task_id() for _ in range(2_000)]
 
-    assert first != second
-    assert first < second
-    assert str(first) < str(second)
+    assert ids == sorted(ids)
+    assert [str(task_id) for task_id in ids] == sorted(str(task_id) for task_id in ids)
+    assert len(set(ids)) == len(ids)
+
+
+def test_new_task_id__a_stopped_clock_still_gives_ordered_unique_ids(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # More ids than the 4,096 one millisecond's counter holds: the next millisecond is borrowed.
+    frozen = time.time_ns()
+    monkeypatch.setattr(time, "time_ns", lambda: frozen)
+
+    ids = [new_task_id() for _ in range(5_000)]
+
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(task_id.version == 7 for task_id in ids)
 
 
 def test_new_task_id__many_ids_never_collide() -> None:

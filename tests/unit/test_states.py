@@ -27,7 +27,6 @@ ALLOWED = {
     (State.BLOCKED, State.CANCELLED),
     (State.READY, State.RUNNING),
     (State.READY, State.CANCELLED),
-    (State.READY, State.FAILED),
     (State.RUNNING, State.READY),
     (State.RUNNING, State.SUCCEEDED),
     (State.RUNNING, State.FAILED),
