@@ -33,9 +33,9 @@ def test_sigterm_lets_the_running_task_finish_then_exits_zero(
     blocked = tasks.block_until_released.enqueue(str(tmp_path))
     queued = tasks.noop.enqueue()
     worker = worker_process("--concurrency", "1", "--grace", "30")
-    wait_until(lambda: started_pids(tmp_path), timeout=15)
+    wait_until(lambda: started_pids(tmp_path), timeout=30)
     worker.send(signal.SIGTERM)
-    wait_until(lambda: "stopping" in worker.output(), timeout=5)
+    wait_until(lambda: "stopping" in worker.output(), timeout=10)
     _release(tmp_path)
     assert worker.wait(20) == 0, worker.output()
     assert state_of(blocked.id) == "succeeded"
@@ -47,7 +47,7 @@ def test_task_still_running_after_grace_is_handed_back_unconsumed(
 ) -> None:
     blocked = tasks.block_until_released.enqueue(str(tmp_path))
     worker = worker_process("--concurrency", "1", "--grace", "0.5")
-    (pid,) = wait_until(lambda: started_pids(tmp_path), timeout=15)
+    (pid,) = wait_until(lambda: started_pids(tmp_path), timeout=30)
     worker.send(signal.SIGTERM)
     assert worker.wait(20) == 0, worker.output()
     row = record(blocked.id)
@@ -63,9 +63,9 @@ def test_second_sigint_stops_at_once(
 ) -> None:
     blocked = tasks.block_until_released.enqueue(str(tmp_path))
     worker = worker_process("--concurrency", "1", "--grace", "600")
-    (pid,) = wait_until(lambda: started_pids(tmp_path), timeout=15)
+    (pid,) = wait_until(lambda: started_pids(tmp_path), timeout=30)
     worker.send(signal.SIGINT)
-    wait_until(lambda: "stopping" in worker.output(), timeout=5)
+    wait_until(lambda: "stopping" in worker.output(), timeout=10)
     worker.send(signal.SIGINT)
     assert worker.wait(10) == 0, worker.output()
     assert state_of(blocked.id) == "ready"
@@ -77,16 +77,16 @@ def test_children_die_with_a_killed_supervisor_and_the_task_is_rescued(
 ) -> None:
     blocked = tasks.block_until_released.using(max_attempts=2).enqueue(str(tmp_path))
     first = worker_process("--concurrency", "1", env=short_lease_env())
-    (pid,) = wait_until(lambda: started_pids(tmp_path), timeout=15)
+    (pid,) = wait_until(lambda: started_pids(tmp_path), timeout=30)
     assert pid in children_of(first.pid)
     first.send(signal.SIGKILL)
-    wait_until(lambda: not is_alive(pid), timeout=5, message="child died with its supervisor")
+    wait_until(lambda: not is_alive(pid), timeout=10, message="child died with its supervisor")
     for started in tmp_path.glob("started-*"):
         started.unlink()
     worker_process("--concurrency", "1", env=short_lease_env())
-    wait_until(lambda: started_pids(tmp_path), timeout=20, message="rescued and run again")
+    wait_until(lambda: started_pids(tmp_path), timeout=40, message="rescued and run again")
     _release(tmp_path)
-    wait_until(lambda: state_of(blocked.id) == "succeeded", timeout=15)
+    wait_until(lambda: state_of(blocked.id) == "succeeded", timeout=30)
     row = record(blocked.id)
     assert row.attempts == 2
     assert error_paths(blocked.id) == ["taskmill.exceptions.WorkerLost"]
@@ -100,12 +100,12 @@ def test_rescue_without_attempts_left_fails_with_worker_lost(
 ) -> None:
     blocked = tasks.block_until_released.enqueue(str(tmp_path))
     first = worker_process("--concurrency", "1", env=short_lease_env())
-    wait_until(lambda: started_pids(tmp_path), timeout=15)
+    wait_until(lambda: started_pids(tmp_path), timeout=30)
     first.send_group(signal.SIGKILL)
     worker_process("--concurrency", "1", env=short_lease_env())
     wait_until(
         lambda: state_of(blocked.id) == "failed",
-        timeout=20,
+        timeout=40,
         message=f"rescued: {summary(blocked.id)}",
     )
     assert error_paths(blocked.id) == ["taskmill.exceptions.WorkerLost"]
@@ -116,22 +116,22 @@ def test_paused_worker_cannot_overwrite_the_rescued_attempt(
 ) -> None:
     blocked = tasks.block_until_released.using(max_attempts=2).enqueue(str(tmp_path))
     paused = worker_process("--concurrency", "1", env=short_lease_env())
-    wait_until(lambda: len(started_pids(tmp_path)) == 1, timeout=15)
+    wait_until(lambda: len(started_pids(tmp_path)) == 1, timeout=30)
     paused.send(signal.SIGSTOP)
     try:
         rescuer = worker_process("--concurrency", "1", env=short_lease_env())
         wait_until(
             lambda: len(started_pids(tmp_path)) == 2,
-            timeout=20,
+            timeout=40,
             message=f"second attempt started: {summary(blocked.id)}",
         )
         _release(tmp_path)
-        wait_until(lambda: state_of(blocked.id) == "succeeded", timeout=15)
+        wait_until(lambda: state_of(blocked.id) == "succeeded", timeout=30)
     finally:
         paused.send(signal.SIGCONT)
     wait_until(
         lambda: "lease lost" in paused.output(),
-        timeout=15,
+        timeout=30,
         message="the paused worker noticed it lost the lease",
     )
     row = record(blocked.id)

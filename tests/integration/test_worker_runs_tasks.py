@@ -118,7 +118,7 @@ def test_signals_are_sent_from_the_worker_after_recording(worker_process: Worker
 
     from tests.waiting import wait_until
 
-    wait_until(seen, timeout=20, message="task_finished signals")
+    wait_until(seen, timeout=40, message="task_finished signals")
     rows = {(r.result_id, r.signal): r for r in SignalRecord.objects.all()}
     assert rows[ok.id, "started"].status == "RUNNING"
     assert rows[ok.id, "finished"].status == "SUCCESSFUL"
@@ -159,7 +159,7 @@ def test_future_run_after_waits_then_runs(
 ) -> None:
     later = tasks.noop.using(run_after=1.5).enqueue()
     worker_process("--concurrency", "1")
-    wait_until(lambda: state_of(later.id) == "succeeded", timeout=15)
+    wait_until(lambda: state_of(later.id) == "succeeded", timeout=30)
     row = record(later.id)
     assert row.started_at is not None
     assert row.started_at >= row.run_after
