@@ -27,7 +27,9 @@ PG_CTLCLUSTER = shutil.which("pg_ctlcluster") or "/usr/bin/pg_ctlcluster"
 
 
 def _enqueue(prefix: str) -> list[str]:
-    calls = [((f"{prefix}-{i}",), {}) for i in range(BATCH)]
+    calls: list[tuple[tuple[str], dict[str, object]]] = [
+        ((f"{prefix}-{i}",), {}) for i in range(BATCH)
+    ]
     # A task whose own query meets the dropped connection fails that attempt; the retry runs
     # on a fresh connection.
     flaky_safe = tasks.ledger_task.using(max_attempts=3, retry_delay=0.1)
@@ -90,7 +92,7 @@ def test_worker_survives_a_postgresql_restart(
     version, cluster = _pg_cluster()
     subprocess.run(
         [
-            "pg_ctlcluster",
+            PG_CTLCLUSTER,
             "--skip-systemctl-redirect",
             version,
             cluster,
@@ -104,7 +106,10 @@ def test_worker_survives_a_postgresql_restart(
         timeout=120,
     )
     connection.close()
-    after = wait_until(lambda: _try_enqueue("after"), timeout=60, message="enqueue after restart")
+    after = wait_until(
+        lambda: _try_enqueue("after"), timeout=60, message="enqueue after restart"
+    assert after is not None
+    )
     wait_until(lambda: _all_succeeded(after), timeout=120, message="tasks after the restart")
     assert _reconnected(worker)
     _assert_each_ran_once_per_success(before + after)
