@@ -106,10 +106,8 @@ def test_worker_survives_a_postgresql_restart(
         timeout=120,
     )
     connection.close()
-    after = wait_until(
-        lambda: _try_enqueue("after"), timeout=60, message="enqueue after restart"
+    after = wait_until(lambda: _try_enqueue("after"), timeout=60, message="enqueue after restart")
     assert after is not None
-    )
     wait_until(lambda: _all_succeeded(after), timeout=120, message="tasks after the restart")
     assert _reconnected(worker)
     _assert_each_ran_once_per_success(before + after)
