@@ -150,6 +150,20 @@ def pytest_runtest_makereport(
 # --- fixtures -----------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _drop_broken_connections(request: pytest.FixtureRequest) -> None:
+    """Start each database test on a working connection, as Django does per request.
+
+    A test that restarts the database server (or a server restart from outside) would
+    otherwise leave a dead connection that fails every later test of the run.
+    """
+    if _folder(request.node) == "unit":
+        return
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.in_atomic_block and not conn.is_usable():
+            conn.close()
+
+
 @pytest.fixture(name="wait_until")
 def wait_until_fixture() -> WaitUntil:
     """`tests.waiting.wait_until`, as a fixture."""

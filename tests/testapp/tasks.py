@@ -3,6 +3,7 @@
 import asyncio
 import ctypes
 import os
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,15 @@ def ledger_task(key: str) -> str:
 
 def not_a_task() -> None:
     """A plain function: rows naming it must never run."""
+
+
+@task
+def exhaust_memory() -> int:
+    """Allocate past a 512 MB address-space limit set for this call only."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (512 * 1024 * 1024, hard))
+    try:
+        hoard = [bytearray(64 * 1024 * 1024) for _ in range(64)]
+        return len(hoard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
