@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from traceback import format_exception_only
 from typing import Any, Final
@@ -19,23 +18,20 @@ from uuid import UUID
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Value
-from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
-from ..conf import get_settings
-from ..dependencies import dependency_failed_error, initial_state
 from ..exceptions import WorkerLost
-from ..models import TaskDependency, TaskRecord, TaskRecordQuerySet, Worker
+from ..models import TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..results import StoredError, cancelled_error
 from ..states import ACTIVE_STATES, State, is_finished
 from .clock import DatabaseNow
+from .graph import INSERT_BATCH_SIZE, DependencyGraph
+from .lease import Lease
+from .waiter import Waiter
 
 logger = logging.getLogger(__name__)
 
-# Rows per INSERT statement in enqueue_many: large enough to amortise round trips, small
-# enough to stay under SQLite's and MySQL's limits on bound parameters and packet size.
-INSERT_BATCH_SIZE: Final = 500
 # A duplicate may finish (and free its unique key) between our failed INSERT and our SELECT;
 # then inserting again succeeds. Three tries make a livelock practically impossible.
 UNIQUE_INSERT_TRIES: Final = 3
@@ -46,6 +42,7 @@ class Queue(ABC):
 
     def __init__(self, database_alias: str) -> None:
         self.database_alias = database_alias
+        self.graph = DependencyGraph(database_alias, self.notify)
 
     @property
     def connection(self) -> BaseDatabaseWrapper:
@@ -67,7 +64,7 @@ class Queue(ABC):
         using = self.database_alias
         with transaction.atomic(using=using):
             linked = [
-                self._apply_dependencies(record, ids)
+                self.graph.lock_dependencies(record, ids)
                 for record, ids in zip(records, dependencies, strict=False)
             ]
             plain = [record for record in records if record.unique_key is None]
@@ -81,7 +78,7 @@ class Queue(ABC):
                 if record.unique_key is not None
             }
             final = [stored.get(id(record), record) for record in records]
-            self._link_dependencies(final, records, linked)
+            self.graph.link(final, records, linked)
             self.notify(
                 {
                     record.queue_name
@@ -90,25 +87,6 @@ class Queue(ABC):
                 }
             )
         return final
-
-    def _apply_dependencies(self, record: TaskRecord, ids: Sequence[str]) -> list[TaskRecord]:
-        if not ids:
-            return []
-        # Locking the dependencies orders this enqueue with a worker finishing one of them,
-        # so the worker's promotion of blocked dependants can't miss the link made here.
-        found = list(
-            TaskRecord.objects.using(self.database_alias)
-            .select_for_update()
-            .filter(id__in=ids)
-            .only("id", "state", "task_path")
-        )
-        missing = sorted(set(ids) - {str(dependency.id) for dependency in found})
-        if missing:
-            raise TaskResultDoesNotExist(
-                f"depends_on names task result(s) that don't exist: {', '.join(missing)}."
-            )
-        record.state = initial_state(record, found)
-        return found
 
     def _insert_unique(self, record: TaskRecord) -> TaskRecord:
         manager = TaskRecord.objects.using(self.database_alias)
@@ -129,27 +107,6 @@ class Queue(ABC):
             f"Could not insert task {record.task_path} with unique key {record.unique_key!r}: "
             "the key kept conflicting with a task that finished meanwhile."
         )
-
-    def _link_dependencies(
-        self,
-        final: Sequence[TaskRecord],
-        inserted: Sequence[TaskRecord],
-        dependencies: Sequence[Sequence[TaskRecord]],
-    ) -> None:
-        links = [
-            TaskDependency(dependant=record, dependency=dependency)
-            for record, original, deps in zip(final, inserted, dependencies, strict=False)
-            # A de-duplicated record keeps the dependencies it was first enqueued with.
-            if record is original
-            for dependency in deps
-        ]
-        if links:
-            TaskDependency.objects.using(self.database_alias).bulk_create(
-                links, batch_size=INSERT_BATCH_SIZE
-            )
-            TaskRecord.objects.using(self.database_alias).filter(
-                id__in={link.dependency_id for link in links}, has_dependants=False
-            ).update(has_dependants=True)
 
     def cancel(self, task_id: UUID) -> bool | None:
         """Cancel a queued task, or flag a running one for its worker to kill.
@@ -174,56 +131,8 @@ class Queue(ABC):
                 record.save(update_fields=["cancel_requested_at"])
                 self.notify_cancel()
                 return True
-            self.finish_unstarted(record, State.CANCELLED, cancelled_error(record.attempts))
+            self.graph.finish_unstarted(record, State.CANCELLED, cancelled_error(record.attempts))
             return True
-
-    def finish_unstarted(self, record: TaskRecord, state: State, error: StoredError) -> None:
-        """Move a task that isn't running to a final state, then settle its dependants.
-
-        The caller holds the row lock, inside a transaction.
-        """
-        record.state = state
-        record.finished_at = timezone.now()
-        record.expires_at = record.finished_at + timedelta(seconds=Lease.of(record).result_ttl)
-        record.errors = [*record.errors, error]
-        record.unique_key = None
-        record.lease_owner = None
-        record.lease_expires_at = None
-        record.save(
-            update_fields=[
-                "state",
-                "finished_at",
-                "expires_at",
-                "errors",
-                "unique_key",
-                "lease_owner",
-                "lease_expires_at",
-            ]
-        )
-        self.settle_dependants(record)
-
-    def settle_dependants(self, finished: TaskRecord) -> None:
-        """Release or cancel the blocked tasks waiting for a task that just finished."""
-        manager = TaskRecord.objects.using(self.database_alias)
-        waiting = manager.select_for_update().filter(
-            state=State.BLOCKED, dependency_links__dependency_id=finished.id
-        )
-        if finished.state == State.SUCCEEDED:
-            ready = waiting.exclude(
-                dependency_links__dependency__state__in=[s for s in State if s != State.SUCCEEDED]
-            )
-            queue_names = set(ready.values_list("queue_name", flat=True))
-            if queue_names:
-                manager.filter(
-                    id__in=list(ready.values_list("id", flat=True)), state=State.BLOCKED
-                ).update(state=State.READY)
-                self.notify(queue_names)
-            return
-        for dependant in list(waiting):
-            # Recursion depth is the dependency chain's length, bounded by what users build.
-            self.finish_unstarted(
-                dependant, State.CANCELLED, dependency_failed_error(finished, dependant.attempts)
-            )
 
     def notify_cancel(self) -> None:  # noqa: B027 - a hook: dialects without push do nothing
         """Wake workers so they act on a cancel request; polling covers dialects without push."""
@@ -354,7 +263,7 @@ class Queue(ABC):
                     .only("id", "state", "task_path")
                     .get(id=lease.task_id)
                 )
-                self.settle_dependants(finished)
+                self.graph.settle(finished)
         return written
 
     def release(self, lease: Lease, *, prior_worker_ids: list[str]) -> bool:
@@ -462,41 +371,3 @@ class Queue(ABC):
     def close_connections(self) -> None:
         """Drop the worker's connection so the next query reconnects (after a failure)."""
         self.connection.close()
-
-
-class Waiter:
-    """Sleeps until work may be there: by default nothing wakes it but its timeout."""
-
-    #: How often check() should be called while waiting, or None if it never needs calling.
-    check_interval: float | None = None
-
-    def fileno(self) -> int | None:
-        """A file descriptor that becomes readable on news, or None."""
-        return None
-
-    def check(self) -> bool:
-        """Consume pending news; return True if work may have arrived."""
-        return False
-
-    def close(self) -> None:
-        """Release what the waiter holds."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Lease:
-    """The fence for writes after a claim: this task, this worker, this attempt."""
-
-    task_id: UUID
-    worker_id: str
-    attempt: int
-    result_ttl: float
-
-    @classmethod
-    def of(cls, record: TaskRecord) -> Lease:
-        ttl = (record.options or {}).get("result_ttl")
-        return cls(
-            task_id=record.id,
-            worker_id=record.lease_owner or "",
-            attempt=record.attempts,
-            result_ttl=float(ttl) if ttl is not None else get_settings().DEFAULT_RESULT_TTL,
-        )

@@ -24,7 +24,8 @@ import psycopg
 from ..exceptions import DatabaseUnavailable
 from ..models import TaskRecord
 from ..states import State
-from .base import Queue, Waiter
+from .base import Queue
+from .waiter import Waiter
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from ..models import TaskRecord
 from ..states import State
-from .base import Queue, Waiter
+from .base import Queue
+from .waiter import Waiter
 
 WAL_CHECK_INTERVAL: Final = 0.01
 

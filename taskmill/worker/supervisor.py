@@ -4,7 +4,6 @@ outcomes, heartbeats, rescues, and shuts down gracefully. It never runs user cod
 run() is a loop around run_once() (named steps) and _wait_for_work().
 """
 
-import contextlib
 import copy
 import logging
 import os
@@ -15,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from multiprocessing.connection import wait
 from typing import Final
 from uuid import UUID
 
@@ -27,9 +25,11 @@ from ..exceptions import QueueBusy, QueueError, TaskCancelled, TaskCrashed
 from ..models import TaskRecord, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..queue import get_queue
-from ..queue.base import Lease, Queue, Waiter
+from ..queue.base import Queue
 from ..queue.errors import translate
+from ..queue.lease import Lease
 from .pool import ChildExited, ForkPool, OutcomeReceived, Pool, SoloPool
+from .sleeper import Sleeper, Wake
 
 logger = logging.getLogger("taskmill.worker")
 
@@ -105,7 +105,7 @@ class Supervisor:
                 size=self.options.concurrency, max_tasks_per_child=self.options.max_tasks_per_child
             )
         )
-        self.waiter: Waiter | None = None
+        self.sleeper = Sleeper(self.queue)
         self.poll_delay = MIN_POLL
         self.next_claim_at = 0.0
         self.next_heartbeat_at = 0.0
@@ -114,7 +114,6 @@ class Supervisor:
         self.stop_deadline: float | None = None
         self.reconnect_delay = RECONNECT_MIN
         self.drained = False
-        self._wakeup_read: int | None = None
 
     # -- Lifecycle --------------------------------------------------------------------------
 
@@ -177,7 +176,7 @@ class Supervisor:
         """Do every step that is due; survive database errors."""
         self._begin_stop_if_requested(now)
         try:
-            self._open_waiter_if_needed()
+            self.sleeper.open_waiter_if_needed()
             self._reap_finished()
             self._enforce_deadlines(now)
             self._write_pending()
@@ -375,6 +374,12 @@ class Supervisor:
             if self.next_claim_at > time.monotonic() and not self._should_exit():
                 time.sleep(max(0.0, min(self.next_claim_at - time.monotonic(), MIN_POLL * 4)))
             return
+        wake = self.sleeper.sleep(self._time_to_next_step(), self.pool.wait_handles())
+        if wake == Wake.NEWS:
+            self.next_claim_at = time.monotonic()
+            self.next_cancel_check_at = 0.0
+
+    def _time_to_next_step(self) -> float:
         now = time.monotonic()
         until = min(self.next_heartbeat_at, self.next_rescue_at)
         # With every slot busy, the next claim waits for a child to report, not for a timer.
@@ -386,59 +391,7 @@ class Supervisor:
             until = min([until, *deadlines])
         if self.stop_deadline is not None:
             until = min(until, self.stop_deadline)
-        timeout = max(0.0, until - now)
-        handles: list[object] = list(self.pool.wait_handles())
-        if self._wakeup_read is not None:
-            handles.append(self._wakeup_read)
-        waiter_fd = self.waiter.fileno() if self.waiter is not None else None
-        if waiter_fd is not None:
-            handles.append(waiter_fd)
-        self._wait_on(handles, timeout, waiter_fd)
-
-    def _wait_on(self, handles: list[object], timeout: float, waiter_fd: int | None) -> None:
-        step = self.waiter.check_interval if self.waiter is not None else None
-        end = time.monotonic() + timeout
-        while True:
-            remaining = end - time.monotonic()
-            if remaining <= 0:
-                return
-            ready = wait(handles, timeout=min(remaining, step) if step else remaining)  # type: ignore[arg-type]  # wait() accepts ints and Connections
-            if self._wakeup_read is not None and self._wakeup_read in ready:
-                self._drain_wakeup()
-                return
-            news = waiter_fd is not None and waiter_fd in ready
-            if (news or step) and self._waiter_has_news():
-                self.next_claim_at = time.monotonic()
-                self.next_cancel_check_at = 0.0
-                return
-            if any(handle != waiter_fd for handle in ready):
-                return  # a child reported
-
-    def _waiter_has_news(self) -> bool:
-        if self.waiter is None:
-            return False
-        try:
-            return self.waiter.check()
-        except QueueError as error:
-            # Polling goes on; run_once opens a new waiter once the database answers again.
-            logger.warning("wake-up channel lost, polling until it is back: %s", error)
-            self._close_waiter()
-            return True
-
-    def _close_waiter(self) -> None:
-        if self.waiter is not None:
-            with contextlib.suppress(Exception):
-                self.waiter.close()
-            self.waiter = None
-
-    def _open_waiter_if_needed(self) -> None:
-        if self.waiter is None:
-            self.waiter = self.queue.open_waiter()
-
-    def _drain_wakeup(self) -> None:
-        assert self._wakeup_read is not None  # noqa: S101 - caller checked
-        with contextlib.suppress(BlockingIOError):
-            os.read(self._wakeup_read, 512)
+        return max(0.0, until - now)
 
     def _on_database_error(self, error: DatabaseError | InterfaceError | QueueError) -> None:
         translated = error if isinstance(error, QueueError) else translate(error)
@@ -461,17 +414,9 @@ class Supervisor:
             exc_info=translated is None,
         )
         self.queue.close_connections()
-        self._close_waiter()
-        self._sleep_interruptibly(self.reconnect_delay)
+        self.sleeper.close_waiter()
+        self.sleeper.sleep_until_signal(self.reconnect_delay)
         self.reconnect_delay = min(self.reconnect_delay * 2, RECONNECT_MAX)
-
-    def _sleep_interruptibly(self, seconds: float) -> None:
-        handles: list[object] = [self._wakeup_read] if self._wakeup_read is not None else []
-        if handles:
-            if wait(handles, timeout=seconds):  # type: ignore[arg-type]  # an fd is accepted
-                self._drain_wakeup()
-        else:
-            time.sleep(seconds)
 
     def _shutdown(self) -> None:
         if self.force_stop and self.running:
@@ -490,35 +435,12 @@ class Supervisor:
             self.queue.deregister_worker(self.worker_id)
         except (DatabaseError, InterfaceError) as error:
             logger.error("could not release tasks at shutdown; the rescuer will: %s", error)
-        self._close_waiter()
+        self.sleeper.close_waiter()
         logger.info("worker stopped worker_id=%s", self.worker_id)
 
-    # -- Signals ----------------------------------------------------------------------------
-
     def install_signal_handlers(self) -> Callable[[], None]:
-        """Route SIGTERM/SIGINT to request_stop and wake the loop through a pipe.
-
-        Return a function that puts the previous handlers back.
-        """
-        read, write = os.pipe()
-        os.set_blocking(read, False)
-        os.set_blocking(write, False)
-        self._wakeup_read = read
-        previous_fd = signal.set_wakeup_fd(write)
-        previous = {
-            signum: signal.signal(signum, lambda s, f: self.request_stop())
-            for signum in (signal.SIGTERM, signal.SIGINT)
-        }
-
-        def restore() -> None:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-            signal.set_wakeup_fd(previous_fd)
-            os.close(read)
-            os.close(write)
-            self._wakeup_read = None
-
-        return restore
+        """Route SIGTERM/SIGINT to request_stop; return a function restoring the old handlers."""
+        return self.sleeper.install_signal_handlers(self.request_stop)
 
 
 def _as_finished(claimed: TaskRecord, changes: dict[str, object]) -> TaskRecord:

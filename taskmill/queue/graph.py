@@ -1,0 +1,119 @@
+"""The dependency graph's writes: a new task's first state from its dependencies, the links,
+and settling dependants (ready, or cancelled) when a task reaches a final state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
+from typing import Final
+
+from django.tasks.exceptions import TaskResultDoesNotExist
+from django.utils import timezone
+
+from ..dependencies import dependency_failed_error, initial_state
+from ..models import TaskDependency, TaskRecord
+from ..results import StoredError
+from ..states import State
+from .lease import Lease
+
+# Rows per INSERT statement in enqueue_many: large enough to amortise round trips, small
+# enough to stay under SQLite's and MySQL's limits on bound parameters and packet size.
+INSERT_BATCH_SIZE: Final = 500
+
+
+class DependencyGraph:
+    """Dependency bookkeeping for the queue in one database alias."""
+
+    def __init__(self, database_alias: str, notify: Callable[[Iterable[str]], None]) -> None:
+        self.database_alias = database_alias
+        self.notify = notify
+
+    def lock_dependencies(self, record: TaskRecord, ids: Sequence[str]) -> list[TaskRecord]:
+        """Lock a new task's dependencies and set its first state from theirs."""
+        if not ids:
+            return []
+        # Locking the dependencies orders this enqueue with a worker finishing one of them,
+        # so the worker's promotion of blocked dependants can't miss the link made here.
+        found = list(
+            TaskRecord.objects.using(self.database_alias)
+            .select_for_update()
+            .filter(id__in=ids)
+            .only("id", "state", "task_path")
+        )
+        missing = sorted(set(ids) - {str(dependency.id) for dependency in found})
+        if missing:
+            raise TaskResultDoesNotExist(
+                f"depends_on names task result(s) that don't exist: {', '.join(missing)}."
+            )
+        record.state = initial_state(record, found)
+        return found
+
+    def link(
+        self,
+        final: Sequence[TaskRecord],
+        inserted: Sequence[TaskRecord],
+        dependencies: Sequence[Sequence[TaskRecord]],
+    ) -> None:
+        """Store the links of the records that were inserted (not de-duplicated)."""
+        links = [
+            TaskDependency(dependant=record, dependency=dependency)
+            for record, original, deps in zip(final, inserted, dependencies, strict=False)
+            # A de-duplicated record keeps the dependencies it was first enqueued with.
+            if record is original
+            for dependency in deps
+        ]
+        if links:
+            TaskDependency.objects.using(self.database_alias).bulk_create(
+                links, batch_size=INSERT_BATCH_SIZE
+            )
+            TaskRecord.objects.using(self.database_alias).filter(
+                id__in={link.dependency_id for link in links}, has_dependants=False
+            ).update(has_dependants=True)
+
+    def finish_unstarted(self, record: TaskRecord, state: State, error: StoredError) -> None:
+        """Move a task that isn't running to a final state, then settle its dependants.
+
+        The caller holds the row lock, inside a transaction.
+        """
+        record.state = state
+        record.finished_at = timezone.now()
+        record.expires_at = record.finished_at + timedelta(seconds=Lease.of(record).result_ttl)
+        record.errors = [*record.errors, error]
+        record.unique_key = None
+        record.lease_owner = None
+        record.lease_expires_at = None
+        record.save(
+            update_fields=[
+                "state",
+                "finished_at",
+                "expires_at",
+                "errors",
+                "unique_key",
+                "lease_owner",
+                "lease_expires_at",
+            ]
+        )
+        self.settle(record)
+
+    def settle(self, finished: TaskRecord) -> None:
+        """Release or cancel the blocked tasks waiting for a task that just finished."""
+        manager = TaskRecord.objects.using(self.database_alias)
+        waiting = manager.select_for_update().filter(
+            state=State.BLOCKED, dependency_links__dependency_id=finished.id
+        )
+        if finished.state == State.SUCCEEDED:
+            ready = waiting.exclude(
+                dependency_links__dependency__state__in=[s for s in State if s != State.SUCCEEDED]
+            )
+            queue_names = set(ready.values_list("queue_name", flat=True))
+            if queue_names:
+                manager.filter(
+                    id__in=list(ready.values_list("id", flat=True)), state=State.BLOCKED
+                ).update(state=State.READY)
+                self.notify(queue_names)
+            return
+        for dependant in list(waiting):
+            # Recursion depth is the dependency chain's length, bounded by what users build.
+            self.finish_unstarted(
+                dependant, State.CANCELLED, dependency_failed_error(finished, dependant.attempts)
+            )

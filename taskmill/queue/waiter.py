@@ -1,0 +1,19 @@
+"""What a worker sleeps on between claims; dialects that can push a wake-up subclass it."""
+
+
+class Waiter:
+    """Sleeps until work may be there: by default nothing wakes it but its timeout."""
+
+    #: How often check() should be called while waiting, or None if it never needs calling.
+    check_interval: float | None = None
+
+    def fileno(self) -> int | None:
+        """A file descriptor that becomes readable on news, or None."""
+        return None
+
+    def check(self) -> bool:
+        """Consume pending news; return True if work may have arrived."""
+        return False
+
+    def close(self) -> None:
+        """Release what the waiter holds."""

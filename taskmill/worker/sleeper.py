@@ -1,0 +1,111 @@
+"""Where the supervisor waits between steps: its children's pipes, the pipe signal handlers
+write to, and the queue's waiter (LISTEN on PostgreSQL, the WAL file on SQLite)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from multiprocessing.connection import Connection, wait
+
+from ..exceptions import QueueError
+from ..queue.base import Queue
+from ..queue.waiter import Waiter
+
+logger = logging.getLogger("taskmill.worker")
+
+
+class Wake(StrEnum):
+    TIMEOUT = "timeout"
+    SIGNAL = "signal"  # a signal arrived; its handler already set the supervisor's state
+    NEWS = "news"  # work may have arrived (a notification, a commit), or a cancel request
+    CHILD = "child"  # a child reported
+
+
+@dataclass(eq=False)
+class Sleeper:
+    queue: Queue
+    waiter: Waiter | None = None
+    wakeup_read: int | None = None
+
+    def open_waiter_if_needed(self) -> None:
+        """Open the queue's waiter (again, after it was lost); raises database errors."""
+        if self.waiter is None:
+            self.waiter = self.queue.open_waiter()
+
+    def close_waiter(self) -> None:
+        if self.waiter is not None:
+            with contextlib.suppress(Exception):
+                self.waiter.close()
+            self.waiter = None
+
+    def sleep(self, timeout: float, children: Sequence[Connection]) -> Wake:
+        """Wait up to timeout seconds; return what ended the wait."""
+        waiter_fd = self.waiter.fileno() if self.waiter is not None else None
+        handles: list[Connection | int] = list(children)
+        handles.extend(fd for fd in (self.wakeup_read, waiter_fd) if fd is not None)
+        step = self.waiter.check_interval if self.waiter is not None else None
+        end = time.monotonic() + timeout
+        while (remaining := end - time.monotonic()) > 0:
+            ready = wait(handles, timeout=min(remaining, step) if step else remaining)
+            if self.wakeup_read is not None and self.wakeup_read in ready:
+                self._drain_wakeup()
+                return Wake.SIGNAL
+            if (step or waiter_fd in ready) and self._waiter_has_news():
+                return Wake.NEWS
+            if any(handle != waiter_fd for handle in ready):
+                return Wake.CHILD
+        return Wake.TIMEOUT
+
+    def sleep_until_signal(self, seconds: float) -> None:
+        """Wait, waking early only for a signal (the reconnect backoff)."""
+        if self.wakeup_read is None:
+            time.sleep(seconds)
+        elif wait([self.wakeup_read], timeout=seconds):
+            self._drain_wakeup()
+
+    def _waiter_has_news(self) -> bool:
+        if self.waiter is None:
+            return False
+        try:
+            return self.waiter.check()
+        except QueueError as error:
+            # Polling goes on; the supervisor opens a new waiter once the database answers.
+            logger.warning("wake-up channel lost, polling until it is back: %s", error)
+            self.close_waiter()
+            return True
+
+    def _drain_wakeup(self) -> None:
+        assert self.wakeup_read is not None  # noqa: S101 - callers checked
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.wakeup_read, 512)
+
+    def install_signal_handlers(self, on_stop: Callable[[], None]) -> Callable[[], None]:
+        """Route SIGTERM/SIGINT to on_stop and wake sleep() through a pipe.
+
+        Return a function that puts the previous handlers back.
+        """
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        self.wakeup_read = read
+        previous_fd = signal.set_wakeup_fd(write)
+        previous = {
+            signum: signal.signal(signum, lambda s, f: on_stop())
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+
+        def restore() -> None:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            signal.set_wakeup_fd(previous_fd)
+            os.close(read)
+            os.close(write)
+            self.wakeup_read = None
+
+        return restore
