@@ -64,6 +64,19 @@ def test_retry_on_limits_which_errors_retry(worker_process: WorkerFactory) -> No
     assert record(result.id).attempts == 1
 
 
+def test_retry_on_given_to_using_is_honoured(worker_process: WorkerFactory) -> None:
+    not_retried = tasks.fail_value_error.using(
+        max_attempts=3, retry_delay=0, retry_on=(KeyError,)
+    ).enqueue()
+    retried = tasks.fail_value_error.using(
+        max_attempts=3, retry_delay=0, retry_on=(ValueError,)
+    ).enqueue()
+    assert worker_process("--burst").wait(60) == 0
+    assert record(not_retried.id).attempts == 1
+    assert record(retried.id).attempts == 3
+    assert error_paths(retried.id) == ["builtins.ValueError"] * 3
+
+
 def test_raise_retry_schedules_another_attempt_after_its_delay(
     worker_process: WorkerFactory,
 ) -> None:
