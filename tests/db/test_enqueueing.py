@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.tasks import TaskResult, default_task_backend
-from django.tasks.signals import task_enqueued
 from django.test import override_settings
 
 import taskmill
@@ -22,19 +20,6 @@ from tests.testapp import tasks
 from tests.testapp.models import Article, Token
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def enqueued_signals() -> Iterator[list[TaskResult[..., Any]]]:
-    """Collect the task_result of every task_enqueued signal sent during the test."""
-    received: list[TaskResult[..., Any]] = []
-
-    def receive(sender: object, task_result: TaskResult[..., Any], **kwargs: object) -> None:
-        received.append(task_result)
-
-    task_enqueued.connect(receive, weak=False)
-    yield received
-    task_enqueued.disconnect(receive)
 
 
 # --- unique -------------------------------------------------------------------------------

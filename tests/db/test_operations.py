@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,14 +11,13 @@ import pytest
 from django.db import transaction
 from django.tasks import TaskResult, TaskResultStatus, default_task_backend
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
-from django.tasks.signals import task_enqueued
 from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 import taskmill
 from taskmill.backend import Call
 from taskmill.models import TaskRecord
-from taskmill.queue.base import INSERT_BATCH_SIZE
+from taskmill.queue.graph import INSERT_BATCH_SIZE
 from taskmill.states import State
 from tests.testapp import tasks
 from tests.testapp.models import Article, Token
@@ -30,19 +28,6 @@ pytestmark = pytest.mark.django_db
 # release and a wake-up for the workers: a handful of queries, not one per call.
 BULK_SIZE = 1200
 BULK_QUERY_BUDGET = math.ceil(BULK_SIZE / INSERT_BATCH_SIZE) + 3
-
-
-@pytest.fixture
-def enqueued_signals() -> Iterator[list[TaskResult[..., Any]]]:
-    """Collect the task_result of every task_enqueued signal sent during the test."""
-    received: list[TaskResult[..., Any]] = []
-
-    def receive(sender: object, task_result: TaskResult[..., Any], **kwargs: object) -> None:
-        received.append(task_result)
-
-    task_enqueued.connect(receive, weak=False)
-    yield received
-    task_enqueued.disconnect(receive)
 
 
 def set_state(result: TaskResult[..., Any], state: State, **fields: object) -> None:
