@@ -27,7 +27,7 @@ from ..results import StoredError, cancelled_error
 from ..states import ACTIVE_STATES, State, is_finished
 from .clock import DatabaseNow
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
-from .lease import Lease
+from .lease import ClaimRequest, Lease
 from .waiter import Waiter
 
 logger = logging.getLogger(__name__)
@@ -149,45 +149,26 @@ class Queue(ABC):
         """Adjust the worker's own connection before its first claim (dialects override)."""
 
     @abstractmethod
-    def _claim(
-        self,
-        *,
-        worker_id: str,
-        queue_names: Sequence[str],
-        limit: int,
-        lease_seconds: float,
-        now: datetime,
-    ) -> list[TaskRecord]:
-        """Atomically move up to `limit` due ready tasks to running under worker_id's lease;
-        return their rows as they now stand.
+    def _claim(self, request: ClaimRequest) -> list[TaskRecord]:
+        """Atomically move up to request.limit due ready tasks to running under the worker's
+        lease; return their rows as they now stand.
 
         Must never hand one task to two callers, whatever the number of processes and hosts.
         """
 
-    def claim(
-        self,
-        *,
-        worker_id: str,
-        queue_names: Sequence[str],
-        limit: int,
-        lease_seconds: float,
-        now: datetime,
-    ) -> list[TaskRecord]:
-        """Claim up to `limit` due tasks, highest priority first; return them as running.
-
-        `now` (the worker's clock) stamps started_at and last_attempted_at; whether a task is
-        due and when its lease ends are decided on the database's clock.
-        """
-        if limit < 1 or not queue_names:
+    def claim(self, request: ClaimRequest) -> list[TaskRecord]:
+        """Claim due tasks, highest priority first; return them as running."""
+        if request.limit < 1 or not request.queue_names:
             return []
-        records = self._claim(
-            worker_id=worker_id,
-            queue_names=queue_names,
-            limit=limit,
-            lease_seconds=lease_seconds,
-            now=now,
-        )
+        records = self._claim(request)
         return sorted(records, key=lambda r: (-r.priority, r.run_after, r.id))
+
+    def quoted_names(self) -> tuple[str, dict[str, str]]:
+        """The task table's name and its columns by field name, quoted for raw SQL."""
+        quote = self.connection.ops.quote_name
+        meta = TaskRecord._meta
+        columns = {f.name: quote(str(f.column)) for f in meta.concrete_fields}
+        return quote(str(meta.db_table)), columns
 
     def _fenced(self, lease: Lease) -> TaskRecordQuerySet:
         # The whole fence: a rescued task has a new owner or attempt number, so a worker that

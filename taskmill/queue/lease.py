@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from ..conf import get_settings
@@ -27,3 +28,18 @@ class Lease:
             attempt=record.attempts,
             result_ttl=float(ttl) if ttl is not None else get_settings().DEFAULT_RESULT_TTL,
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimRequest:
+    """What a worker asks of a claim: up to `limit` due tasks of these queues, leased to it.
+
+    `now` (the worker's clock) stamps started_at and last_attempted_at; whether a task is due
+    and when its lease ends are decided on the database's clock.
+    """
+
+    worker_id: str
+    queue_names: tuple[str, ...]
+    limit: int
+    lease_seconds: float
+    now: datetime

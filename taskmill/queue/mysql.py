@@ -11,8 +11,7 @@ Quirks handled:
 - No push notifications: workers poll with a short adaptive interval.
 """
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import F, Func, JSONField, Value
@@ -22,42 +21,36 @@ from ..models import TaskRecord
 from ..states import State
 from .base import Queue
 from .clock import DatabaseNow
+from .lease import ClaimRequest
 
 
 class MySQLQueue(Queue):
-    def _claim(
-        self,
-        *,
-        worker_id: str,
-        queue_names: Sequence[str],
-        limit: int,
-        lease_seconds: float,
-        now: datetime,
-    ) -> list[TaskRecord]:
+    def _claim(self, request: ClaimRequest) -> list[TaskRecord]:
         manager = TaskRecord.objects.using(self.database_alias)
         with transaction.atomic(using=self.database_alias):
             ids = list(
                 manager.select_for_update(skip_locked=True)
                 .filter(
                     state=State.READY,
-                    queue_name__in=list(queue_names),
+                    queue_name__in=list(request.queue_names),
                     run_after__lte=DatabaseNow(),
                 )
                 .order_by("-priority", "run_after", "id")
-                .values_list("id", flat=True)[:limit]
+                .values_list("id", flat=True)[: request.limit]
             )
             if ids:
                 manager.filter(id__in=ids).update(
                     state=State.RUNNING,
                     attempts=F("attempts") + 1,
-                    lease_owner=worker_id,
-                    lease_expires_at=DatabaseNow() + Value(timedelta(seconds=lease_seconds)),
-                    started_at=Coalesce("started_at", Value(now)),
-                    last_attempted_at=now,
+                    lease_owner=request.worker_id,
+                    lease_expires_at=DatabaseNow()
+                    + Value(timedelta(seconds=request.lease_seconds)),
+                    started_at=Coalesce("started_at", Value(request.now)),
+                    last_attempted_at=request.now,
                     worker_ids=Func(
                         F("worker_ids"),
                         Value("$"),
-                        Value(worker_id),
+                        Value(request.worker_id),
                         function="JSON_ARRAY_APPEND",
                         output_field=JSONField(),
                     ),

@@ -14,8 +14,7 @@ Quirks handled:
 """
 
 import logging
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable
 from functools import cached_property
 from typing import Any, Final
 
@@ -25,6 +24,7 @@ from ..exceptions import DatabaseUnavailable
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
+from .lease import ClaimRequest
 from .waiter import Waiter
 
 logger = logging.getLogger(__name__)
@@ -49,10 +49,7 @@ class PostgresQueue(Queue):
 
     @cached_property
     def _claim_sql(self) -> str:
-        quote = self.connection.ops.quote_name
-        meta = TaskRecord._meta
-        table = quote(str(meta.db_table))
-        c = {f.name: quote(str(f.column)) for f in meta.concrete_fields}
+        table, c = self.quoted_names()
         return f"""
             WITH picked AS (
                 SELECT {c["id"]} FROM {table}
@@ -75,22 +72,14 @@ class PostgresQueue(Queue):
             RETURNING t.*
         """  # noqa: S608 - only quoted identifiers and a State constant are formatted in
 
-    def _claim(
-        self,
-        *,
-        worker_id: str,
-        queue_names: Sequence[str],
-        limit: int,
-        lease_seconds: float,
-        now: datetime,
-    ) -> list[TaskRecord]:
+    def _claim(self, request: ClaimRequest) -> list[TaskRecord]:
         params: dict[str, Any] = {
-            "now": now,
-            "queues": list(queue_names),
-            "limit": limit,
+            "now": request.now,
+            "queues": list(request.queue_names),
+            "limit": request.limit,
             "running": State.RUNNING.value,
-            "worker_id": worker_id,
-            "lease": lease_seconds,
+            "worker_id": request.worker_id,
+            "lease": request.lease_seconds,
         }
         # raw() applies each field's converters (JSON, UUID) to the rows RETURNING gives back,
         # so the claim and the read of what was claimed are one round trip.

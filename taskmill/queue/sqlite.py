@@ -16,8 +16,7 @@ Quirks handled:
 
 import json
 import os
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from typing import Final
 
@@ -26,6 +25,7 @@ from django.utils import timezone
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
+from .lease import ClaimRequest
 from .waiter import Waiter
 
 WAL_CHECK_INTERVAL: Final = 0.01
@@ -41,10 +41,7 @@ class SQLiteQueue(Queue):
 
     @cached_property
     def _claim_sql(self) -> str:
-        quote = self.connection.ops.quote_name
-        meta = TaskRecord._meta
-        table = quote(str(meta.db_table))
-        c = {f.name: quote(str(f.column)) for f in meta.concrete_fields}
+        table, c = self.quoted_names()
         return f"""
             UPDATE {table} SET
                 {c["state"]} = %s,
@@ -65,31 +62,23 @@ class SQLiteQueue(Queue):
             RETURNING *
         """  # noqa: S608 - only quoted identifiers and a State constant are formatted in
 
-    def _claim(
-        self,
-        *,
-        worker_id: str,
-        queue_names: Sequence[str],
-        limit: int,
-        lease_seconds: float,
-        now: datetime,
-    ) -> list[TaskRecord]:
+    def _claim(self, request: ClaimRequest) -> list[TaskRecord]:
         adapt = self.connection.ops.adapt_datetimefield_value
         # The lease and the due test need the database's clock; for a local file that is the
         # clock of this host, read fresh here.
         db_now = timezone.now()
-        stamp = adapt(now)
+        stamp = adapt(request.now)
         db_stamp = adapt(db_now)
         params = [
             State.RUNNING.value,
-            worker_id,
-            adapt(db_now + timedelta(seconds=lease_seconds)),
+            request.worker_id,
+            adapt(db_now + timedelta(seconds=request.lease_seconds)),
             stamp,
             stamp,
-            worker_id,
-            json.dumps(list(queue_names)),
+            request.worker_id,
+            json.dumps(list(request.queue_names)),
             db_stamp,
-            limit,
+            request.limit,
         ]
         # raw() applies each field's converters to the rows RETURNING gives back.
         return list(TaskRecord.objects.using(self.database_alias).raw(self._claim_sql, params))

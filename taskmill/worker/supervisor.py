@@ -27,7 +27,7 @@ from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_tran
 from ..queue import get_queue
 from ..queue.base import Queue
 from ..queue.errors import translate
-from ..queue.lease import Lease
+from ..queue.lease import ClaimRequest, Lease
 from .pool import ChildExited, ForkPool, OutcomeReceived, Pool, SoloPool
 from .sleeper import Sleeper, Wake
 
@@ -317,11 +317,13 @@ class Supervisor:
         if not idle:
             return
         records = self.queue.claim(
-            worker_id=self.worker_id,
-            queue_names=self.options.queue_names,
-            limit=len(idle),
-            lease_seconds=self.settings.LEASE_SECONDS,
-            now=timezone.now(),
+            ClaimRequest(
+                worker_id=self.worker_id,
+                queue_names=self.options.queue_names,
+                limit=len(idle),
+                lease_seconds=self.settings.LEASE_SECONDS,
+                now=timezone.now(),
+            )
         )
         self._adapt_poll(now, claimed=len(records), asked=len(idle))
         for child, record in zip(idle, records, strict=False):
