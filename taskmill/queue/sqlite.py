@@ -28,7 +28,7 @@ from .base import Queue
 from .lease import ClaimRequest
 from .waiter import Waiter
 
-WAL_CHECK_INTERVAL: Final = 0.01
+WAL_CHECK_INTERVAL: Final = 0.025
 
 
 class SQLiteQueue(Queue):
@@ -102,6 +102,11 @@ class WalWaiter(Waiter):
         except FileNotFoundError:
             return None
         return status.st_mtime_ns, status.st_size
+
+    def forget_news(self) -> None:
+        # The worker's own claim and heartbeat writes change the WAL file too; without this,
+        # each would wake it for one more claim, which is most of what an idle worker costs.
+        self.last_seen = self._signature()
 
     def check(self) -> bool:
         seen = self._signature()

@@ -11,6 +11,9 @@ class Waiter:
         """A file descriptor that becomes readable on news, or None."""
         return None
 
+    def forget_news(self) -> None:
+        """Ignore what happened so far (the worker's own writes, just made)."""
+
     def check(self) -> bool:
         """Consume pending news; return True if work may have arrived."""
         return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import selectors
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -47,19 +48,26 @@ class Sleeper:
     def sleep(self, timeout: float, children: Sequence[Connection]) -> Wake:
         """Wait up to timeout seconds; return what ended the wait."""
         waiter_fd = self.waiter.fileno() if self.waiter is not None else None
-        handles: list[Connection | int] = list(children)
-        handles.extend(fd for fd in (self.wakeup_read, waiter_fd) if fd is not None)
         step = self.waiter.check_interval if self.waiter is not None else None
+        if self.waiter is not None:
+            self.waiter.forget_news()
         end = time.monotonic() + timeout
-        while (remaining := end - time.monotonic()) > 0:
-            ready = wait(handles, timeout=min(remaining, step) if step else remaining)
-            if self.wakeup_read is not None and self.wakeup_read in ready:
-                self._drain_wakeup()
-                return Wake.SIGNAL
-            if (step or waiter_fd in ready) and self._waiter_has_news():
-                return Wake.NEWS
-            if any(handle != waiter_fd for handle in ready):
-                return Wake.CHILD
+        # One selector for the whole sleep: the SQLite waiter checks every few milliseconds,
+        # and building a selector per check is what an idle worker would spend its CPU on.
+        with selectors.DefaultSelector() as selector:
+            for handle in [*children, self.wakeup_read, waiter_fd]:
+                if handle is not None:
+                    selector.register(handle, selectors.EVENT_READ)
+            while (remaining := end - time.monotonic()) > 0:
+                events = selector.select(min(remaining, step) if step else remaining)
+                ready = {key.fileobj for key, _ in events}
+                if self.wakeup_read is not None and self.wakeup_read in ready:
+                    self._drain_wakeup()
+                    return Wake.SIGNAL
+                if (step or waiter_fd in ready) and self._waiter_has_news():
+                    return Wake.NEWS
+                if ready - {waiter_fd}:
+                    return Wake.CHILD
         return Wake.TIMEOUT
 
     def sleep_until_signal(self, seconds: float) -> None:
