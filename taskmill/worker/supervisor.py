@@ -280,14 +280,15 @@ class Supervisor:
         if not recorded:
             return
         level = logging.WARNING if transition.error is not None else logging.INFO
+        error = transition.error.exception_class_path if transition.error else "-"
         logger.log(
             level,
-            "task %s task_id=%s path=%s attempt=%s%s",
+            "task %s task_id=%s path=%s attempt=%s error=%s",
             transition.state,
             running.lease.task_id,
             running.record.task_path,
             running.lease.attempt,
-            f" error={transition.error.exception_class_path}" if transition.error else "",
+            error,
         )
 
     def _enforce_deadlines(self, now: float) -> None:
