@@ -111,6 +111,7 @@ class Supervisor:
         self.next_heartbeat_at = 0.0
         self.next_rescue_at = 0.0
         self.next_cancel_check_at = 0.0
+        self.next_waiter_attempt_at = 0.0
         self.stop_deadline: float | None = None
         self.reconnect_delay = RECONNECT_MIN
         self.drained = False
@@ -175,8 +176,8 @@ class Supervisor:
     def run_once(self, now: float) -> None:
         """Do every step that is due; survive database errors."""
         self._begin_stop_if_requested(now)
+        self._open_waiter_if_due(now)
         try:
-            self.sleeper.open_waiter_if_needed()
             self._reap_finished()
             self._enforce_deadlines(now)
             self._write_pending()
@@ -190,6 +191,19 @@ class Supervisor:
             self._on_database_error(error)
         except QueueError as error:
             self._on_database_error(error)
+
+    def _open_waiter_if_due(self, now: float) -> None:
+        # Outside run_once's error handling on purpose: a wake-up channel that can't be opened
+        # (e.g. max_connections reached) must not stop claiming and heartbeats; polling works.
+        if self.sleeper.waiter is not None or now < self.next_waiter_attempt_at:
+            return
+        try:
+            self.sleeper.open_waiter_if_needed()
+        except (DatabaseError, InterfaceError, QueueError) as error:
+            self.next_waiter_attempt_at = now + RECONNECT_MAX
+            logger.warning(
+                "no wake-up channel, polling; retrying in %.0f s: %s", RECONNECT_MAX, error
+            )
 
     def _begin_stop_if_requested(self, now: float) -> None:
         if self.stop_requested and self.stop_deadline is None:
@@ -403,7 +417,7 @@ class Supervisor:
             # In-process inside the caller's transaction (run_until_empty in a test): it
             # can't be reconnected from here, so the caller gets the error.
             raise error
-        if self.options.burst and self.consecutive_errors > BURST_ERROR_LIMIT:
+        if self.options.burst and self.consecutive_errors >= BURST_ERROR_LIMIT:
             logger.error("giving up after %s database errors in a row", self.consecutive_errors)
             raise error
         if isinstance(translated, QueueBusy):

@@ -1,13 +1,22 @@
 """The worker run inside the test process: call_command(... "--burst"), the solo pool, and
 taskmill.testing helpers."""
 
+import logging
+
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import OperationalError
 from django.tasks import TaskResultStatus
 from django.test import override_settings
 
 import taskmill
+from taskmill.exceptions import DatabaseUnavailable
+from taskmill.models import TaskRecord
+from taskmill.queue import get_queue
+from taskmill.queue.lease import ClaimRequest
+from taskmill.queue.waiter import Waiter
 from taskmill.testing import assert_enqueued, run_until_empty
+from taskmill.worker import supervisor
 from taskmill.worker.setup import build_options
 from tests.testapp import tasks
 
@@ -117,3 +126,38 @@ def test_worker_refuses_a_backend_that_is_not_taskmill() -> None:
 def test_worker_command_rejects_an_empty_queue_list() -> None:
     with pytest.raises(CommandError, match="at least one queue name"):
         call_command("taskmill", "worker", "--queues", ",", "--burst", "--pool", "solo")
+
+
+def test_worker_runs_tasks_when_its_wake_up_channel_cant_open(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = get_queue("default")
+
+    def refuse() -> Waiter:
+        raise DatabaseUnavailable("too many connections")
+
+    monkeypatch.setattr(queue, "open_waiter", refuse)
+    result = tasks.add.enqueue(1, 1)
+    with caplog.at_level(logging.WARNING, logger="taskmill.worker"):
+        assert run_until_empty() == 1
+    result.refresh()
+    assert result.return_value == 2
+    assert "no wake-up channel, polling" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_burst_worker_gives_up_after_repeated_database_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(supervisor, "RECONNECT_MIN", 0.001)
+    calls: list[int] = []
+
+    def fail(request: ClaimRequest) -> list[TaskRecord]:
+        calls.append(1)
+        raise OperationalError("server closed the connection")
+
+    monkeypatch.setattr(get_queue("default"), "claim", fail)
+    tasks.noop.enqueue()
+    with pytest.raises(OperationalError, match="server closed"):
+        call_command("taskmill", "worker", "--burst", "--pool", "solo", "-v", "0")
+    assert len(calls) == supervisor.BURST_ERROR_LIMIT
