@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from django.core.management.base import CommandError
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
 from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend
 
@@ -87,6 +89,23 @@ def logging_for(verbosity: int) -> Iterator[None]:
         logger.setLevel(level)
         if handler is not None:
             logger.removeHandler(handler)
+
+
+def require_migrated(database_alias: str) -> None:
+    """Raise CommandError if Taskmill's tables in this database lack a migration.
+
+    A worker on an unmigrated database would otherwise fail on every query, for ever.
+    """
+    executor = MigrationExecutor(connections[database_alias])
+    targets = [node for node in executor.loader.graph.leaf_nodes() if node[0] == "taskmill"]
+    plan = executor.migration_plan(targets)
+    missing = [migration.name for migration, _ in plan if migration.app_label == "taskmill"]
+    if missing:
+        raise CommandError(
+            f"Taskmill's tables in database {database_alias!r} are not up to date (missing "
+            f"migrations: {', '.join(missing)}); run `manage.py migrate --database "
+            f"{database_alias}` first."
+        )
 
 
 def run_worker(options: WorkerOptions) -> int:

@@ -1,5 +1,8 @@
 """A real worker process runs tasks and records every outcome on the row."""
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -8,7 +11,7 @@ from django.db import connection
 from django.tasks import TaskResultStatus
 
 from taskmill.models import TaskRecord
-from tests.processes import WorkerFactory
+from tests.processes import REPO_ROOT, WorkerFactory
 from tests.testapp import tasks
 from tests.testapp.models import Article, LedgerEntry, SignalRecord
 from tests.waiting import WaitUntil
@@ -208,3 +211,27 @@ def test_worker_serves_only_its_queues(worker_process: WorkerFactory, tmp_path: 
     assert worker_process("--burst", "--queues", "default").wait(30) == 0
     assert state_of(plain.id) == "succeeded"
     assert state_of(report.id) == "ready"
+
+
+def test_worker_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("an empty database file is the cheapest unmigrated database")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(REPO_ROOT),
+        "TASKMILL_TEST_DB": "sqlite",
+        "TASKMILL_TEST_DB_NAME": str(tmp_path / "empty.sqlite3"),
+    }
+    finished = subprocess.run(
+        [sys.executable, "-m", "django", "taskmill", "worker", "--burst"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 1
+    assert "are not up to date (missing migrations: 0001_initial)" in finished.stderr
+    assert "manage.py migrate --database default" in finished.stderr

@@ -55,7 +55,7 @@ def _add_worker_arguments(parser: CommandParser) -> None:
 
 
 def _worker(command: BaseCommand, options: dict[str, Any]) -> None:
-    from taskmill.worker.setup import build_options, logging_for, run_worker
+    from taskmill.worker.setup import build_options, logging_for, require_migrated, run_worker
 
     worker_options = build_options(
         backend_alias=options["backend"],
@@ -66,6 +66,7 @@ def _worker(command: BaseCommand, options: dict[str, Any]) -> None:
         grace=options["grace"],
         pool=options["pool"],
     )
+    require_migrated(worker_options.database_alias)
     with logging_for(options["verbosity"]):
         run_worker(worker_options)
 
