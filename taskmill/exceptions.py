@@ -49,10 +49,6 @@ class DatabaseUnavailable(QueueError):
     """The database can't be reached; reconnect with backoff."""
 
 
-class LeaseLost(QueueError):
-    """A write after a claim matched no row: another worker owns the task now."""
-
-
 class ArgumentsTooLarge(TaskmillError, ValueError):
     """A task's encoded arguments exceed TASKMILL['MAX_ARGUMENT_BYTES']."""
 

@@ -53,7 +53,7 @@ class TaskRecord(models.Model):
     worker_ids = models.JSONField(default=list)
     errors = models.JSONField(default=list)  # list of results.StoredError
     return_value = models.JSONField(null=True, blank=True)
-    progress = models.JSONField(null=True, blank=True)  # results.StoredProgress
+    progress = models.JSONField(null=True, blank=True)  # filled by the long-task features
 
     # The lease: who runs the current attempt and until when it is theirs (database clock).
     lease_owner = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - no lease is NULL, not ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 from traceback import format_exception_only
-from typing import Any, NotRequired, TypedDict
+from typing import Any, TypedDict
 
 from django.tasks import TaskResult
 from django.tasks.base import TaskError
@@ -38,14 +38,6 @@ def error_entry(error: BaseException, attempt: int, traceback: str | None = None
 def cancelled_error(attempt: int) -> StoredError:
     """Return the error entry of a task cancelled by request."""
     return error_entry(TaskCancelled("cancelled by request"), attempt)
-
-
-class StoredProgress(TypedDict):
-    """A running task's progress, as kept in TaskRecord.progress."""
-
-    done: float
-    total: NotRequired[float | None]
-    message: NotRequired[str]
 
 
 def _import_option(option: str, path: str) -> Any:
