@@ -14,7 +14,7 @@ class WaitUntil(Protocol):
         *,
         timeout: float = 10.0,
         interval: float = 0.05,
-        message: str = "",
+        message: str | Callable[[], str] = "",
     ) -> T: ...
 
 
@@ -23,7 +23,7 @@ def wait_until[T](
     *,
     timeout: float = 10.0,
     interval: float = 0.05,
-    message: str = "",
+    message: str | Callable[[], str] = "",
 ) -> T:
     """Call `predicate` every `interval` seconds until it returns a truthy value; return it.
 
@@ -39,5 +39,7 @@ def wait_until[T](
         if time.monotonic() >= deadline:
             break
         time.sleep(interval)
-    what = message or getattr(predicate, "__qualname__", repr(predicate))
+    # A callable message is built at the timeout, so it shows the state then, not at the start.
+    described = message() if callable(message) else message
+    what = described or getattr(predicate, "__qualname__", repr(predicate))
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")

@@ -57,7 +57,7 @@ def test_cancel_running_task_kills_it_within_two_seconds(
     wait_until(
         lambda: state_of(blocked.id) == "cancelled",
         timeout=20,
-        message=f"cancel recorded: {summary(blocked.id)}",
+        message=lambda: f"cancel recorded: {summary(blocked.id)}",
     )
     assert time.monotonic() - asked < 2 + 1.5  # 2 s kill grace, plus polling slack
     assert error_paths(blocked.id) == ["taskmill.exceptions.TaskCancelled"]
