@@ -1,0 +1,75 @@
+"""`taskmill worker`: run tasks."""
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.tasks import DEFAULT_TASK_BACKEND_ALIAS
+
+from .base import Subcommand
+
+
+def _queue_list(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one queue name, e.g. --queues default")
+    return names
+
+
+def _add_worker_arguments(parser: CommandParser) -> None:
+    parser.add_argument(
+        "--queues",
+        type=_queue_list,
+        default=None,
+        help="comma-separated queues to serve (default: all of the backend's)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="child processes running tasks (default: number of CPUs)",
+    )
+    parser.add_argument(
+        "--max-tasks-per-child",
+        type=int,
+        default=None,
+        help="replace a child after it ran this many tasks",
+    )
+    parser.add_argument(
+        "--backend",
+        default=DEFAULT_TASK_BACKEND_ALIAS,
+        help="alias in settings.TASKS (default: %(default)s)",
+    )
+    parser.add_argument("--burst", action="store_true", help="run what is due, then exit")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds running tasks get to finish on SIGTERM (default: 30)",
+    )
+    parser.add_argument(
+        "--pool",
+        choices=["fork", "solo"],
+        default="fork",
+        help="solo runs tasks in this process, one at a time (for debugging)",
+    )
+
+
+def _worker(command: BaseCommand, options: dict[str, Any]) -> None:
+    from taskmill.worker.setup import build_options, logging_for, require_migrated, run_worker
+
+    worker_options = build_options(
+        backend_alias=options["backend"],
+        queues=options["queues"],
+        concurrency=options["concurrency"],
+        max_tasks_per_child=options["max_tasks_per_child"],
+        burst=options["burst"],
+        grace=options["grace"],
+        pool=options["pool"],
+    )
+    require_migrated(worker_options.database_alias)
+    with logging_for(options["verbosity"]):
+        run_worker(worker_options)
+
+
+SUBCOMMANDS = {"worker": Subcommand("run tasks", _add_worker_arguments, _worker)}
