@@ -143,9 +143,12 @@ class LogStream(models.TextChoices):
 
 
 class LogChunk(models.Model):
-    """A batch of output a task wrote, in order (seq) within its task."""
+    """A batch of output one attempt of a task wrote, in order (seq) within the attempt."""
 
     task = models.ForeignKey(TaskRecord, on_delete=models.CASCADE, related_name="log_chunks")
+    # Numbered per attempt, so writing output never needs to read what earlier attempts
+    # (or a worker whose lease expired) stored.
+    attempt = models.PositiveIntegerField()
     seq = models.PositiveIntegerField()
     stream = models.CharField(max_length=6, choices=LogStream.choices)
     text = models.TextField()
@@ -154,7 +157,9 @@ class LogChunk(models.Model):
     class Meta:
         verbose_name = "log chunk"
         constraints: ClassVar[list[Any]] = [
-            models.UniqueConstraint(fields=["task", "seq"], name="taskmill_logchunk_seq_unique")
+            models.UniqueConstraint(
+                fields=["task", "attempt", "seq"], name="taskmill_logchunk_seq_unique"
+            )
         ]
 
     def __str__(self) -> str:

@@ -3,10 +3,11 @@ a stored task path back to a registered task."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
-from typing import Any, Final, Self, TypedDict, overload
+from typing import Any, Final, Literal, NoReturn, Self, TypedDict, overload
 
 from django.db.models import Model
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, Task, TaskResult
@@ -21,6 +22,9 @@ from .retry import DEFAULT_RETRY_MAX_DELAY
 type Seconds = float | int | timedelta
 type RetryDelay = Seconds | Callable[[int], float] | None
 type UniqueOption = bool | Callable[..., str]
+type DependencyFailurePolicy = Literal["cancel", "run"]
+
+DEPENDENCY_FAILURE_POLICIES: Final = ("cancel", "run")
 
 
 class StoredOptions(TypedDict):
@@ -33,6 +37,8 @@ class StoredOptions(TypedDict):
     timeout: float | None
     result_ttl: float | None
     unique: bool | str  # or the import path of a key function
+    log_level: int  # the lowest logging level captured into the task's log
+    on_dependency_failure: str  # DependencyFailurePolicy
 
 
 OPTION_NAMES: Final = frozenset(StoredOptions.__annotations__) | {"depends_on", "for_object"}
@@ -65,6 +71,8 @@ class TaskmillTask[**P, R](Task):  # type: ignore[type-arg]  # Task is generic o
     timeout: Seconds | None = None
     result_ttl: Seconds | None = None
     unique: UniqueOption = False
+    log_level: int | str = logging.INFO
+    on_dependency_failure: DependencyFailurePolicy = "cancel"
     # Per-enqueue bindings, not part of what the task *is*: two results of the same task
     # compare equal whatever objects they were bound to.
     depends_on: tuple[TaskResult[Any, Any] | str, ...] = field(default=(), compare=False)
@@ -85,6 +93,7 @@ class TaskmillTask[**P, R](Task):  # type: ignore[type-arg]  # Task is generic o
             _fail(self, "retry_on", self.retry_on, "pass an exception class or a tuple of them")
         object.__setattr__(self, "retry_on", tuple(self.retry_on))
         object.__setattr__(self, "depends_on", _dependencies_tuple(self, self.depends_on))
+        object.__setattr__(self, "log_level", _log_level(self, self.log_level))
         validate_options(self)
         Task.__post_init__(self)
 
@@ -137,6 +146,8 @@ class TaskmillTask[**P, R](Task):  # type: ignore[type-arg]  # Task is generic o
             timeout=_optional_seconds(self.timeout),
             result_ttl=_optional_seconds(self.result_ttl),
             unique=_path_of(unique) if callable(unique) else unique,
+            log_level=int(self.log_level),
+            on_dependency_failure=self.on_dependency_failure,
         )
 
 
@@ -149,7 +160,16 @@ def _dependencies_tuple(
         return (value,)
     if not isinstance(value, Iterable):
         _fail(task, "depends_on", value, "pass TaskResult objects or result ids")
-    return tuple(value)  # type: ignore[arg-type]  # items are checked by validate_options
+    return tuple(value)
+
+
+def _log_level(task: TaskmillTask[..., Any], value: object) -> int:
+    # A name ("DEBUG") is what people write in LOGGING; the row stores the number.
+    if isinstance(value, str) and isinstance(logging.getLevelNamesMapping().get(value), int):
+        return logging.getLevelNamesMapping()[value]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    _fail(task, "log_level", value, "pass a logging level such as logging.INFO or 'DEBUG'")
 
 
 def _reconstruct(path: str, state: dict[str, Any]) -> TaskmillTask[..., Any]:
@@ -169,7 +189,7 @@ def absolute_run_after(value: datetime | timedelta | float) -> datetime:
     return timezone.now() + (value if isinstance(value, timedelta) else timedelta(seconds=value))
 
 
-def _fail(task: TaskmillTask[..., Any], option: str, value: object, expected: str) -> None:
+def _fail(task: TaskmillTask[..., Any], option: str, value: object, expected: str) -> NoReturn:
     raise InvalidTaskOptions(
         f"{option}={value!r} is not valid for task {task.module_path}: {expected}."
     )
@@ -213,6 +233,8 @@ def validate_options(task: TaskmillTask[..., Any]) -> None:
         if not callable(task.unique):
             _fail(task, "unique", task.unique, "pass True, False, or a function returning a key")
         _require_importable(task, "unique", task.unique)
+    if task.on_dependency_failure not in DEPENDENCY_FAILURE_POLICIES:
+        _fail(task, "on_dependency_failure", task.on_dependency_failure, "pass 'cancel' or 'run'")
     for dependency in task.depends_on:
         if not isinstance(dependency, TaskResult | str):
             _fail(task, "depends_on", dependency, "pass TaskResult objects or result ids")

@@ -4,6 +4,7 @@ resolving a stored path. No database: these all happen at import and decoration 
 from __future__ import annotations
 
 import functools
+import logging
 import pickle
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -323,6 +324,8 @@ def test_stored_options__numbers_and_classes_become_json() -> None:
         "timeout": 30.0,
         "result_ttl": 3600.0,
         "unique": False,
+        "log_level": logging.INFO,
+        "on_dependency_failure": "cancel",
     }
 
 
@@ -342,6 +345,8 @@ def test_stored_options__defaults() -> None:
         "timeout": None,
         "result_ttl": None,
         "unique": False,
+        "log_level": logging.INFO,
+        "on_dependency_failure": "cancel",
     }
 
 
@@ -349,6 +354,24 @@ def test_stored_options__builtin_exception_classes_are_stored_by_builtins_path()
     assert tasks.noop.using(retry_on=(TimeoutError,)).stored_options()["retry_on"] == [
         "builtins.TimeoutError"
     ]
+
+
+def test_log_level__a_level_name_is_stored_as_its_number() -> None:
+    assert tasks.noop.using(log_level="DEBUG").stored_options()["log_level"] == logging.DEBUG
+
+
+@pytest.mark.parametrize("level", ["LOUD", -1, True, 2.5])
+def test_log_level__anything_but_a_logging_level_is_refused(level: object) -> None:
+    with pytest.raises(InvalidTaskOptions, match=r"log_level=.*logging level"):
+        tasks.noop.using(log_level=level)
+
+
+def test_on_dependency_failure__only_cancel_or_run() -> None:
+    assert tasks.noop.using(on_dependency_failure="run").on_dependency_failure == "run"
+    with pytest.raises(
+        InvalidTaskOptions, match=r"on_dependency_failure='skip'.*'cancel' or 'run'"
+    ):
+        tasks.noop.using(on_dependency_failure="skip")
 
 
 # --- pickling and resolving -------------------------------------------------------------------
