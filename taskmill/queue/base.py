@@ -17,11 +17,11 @@ from uuid import UUID
 
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Value
+from django.db.models import Max, Value
 from django.utils import timezone
 
 from ..exceptions import WorkerLost
-from ..models import TaskRecord, TaskRecordQuerySet, Worker
+from ..models import LogChunk, TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..results import StoredError, cancelled_error
 from ..states import ACTIVE_STATES, State, is_finished
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 # A duplicate may finish (and free its unique key) between our failed INSERT and our SELECT;
 # then inserting again succeeds. Three tries make a livelock practically impossible.
 UNIQUE_INSERT_TRIES: Final = 3
+# Log chunks are up to 64K characters: 20 stay far below MySQL's default max_allowed_packet.
+LOG_BATCH_SIZE: Final = 20
 
 
 class Queue(ABC):
@@ -257,6 +259,27 @@ class Queue(ABC):
             lease_expires_at=None,
         )
         return bool(updated)
+
+    def next_log_seq(self, task_id: UUID, attempt: int) -> int:
+        """Return the first free sequence number of an attempt's log chunks."""
+        last = (
+            LogChunk.objects.using(self.database_alias)
+            .filter(task_id=task_id, attempt=attempt)
+            .aggregate(last=Max("seq"))["last"]
+        )
+        return 0 if last is None else last + 1
+
+    def write_log_chunks(self, chunks: Sequence[LogChunk]) -> None:
+        """Store captured output. Not fenced: output stays true even from a lost lease."""
+        # A batch written whose acknowledgement was lost is written again: the copies are
+        # identical and the unique (task, attempt, seq) index drops them.
+        LogChunk.objects.using(self.database_alias).bulk_create(
+            chunks, batch_size=LOG_BATCH_SIZE, ignore_conflicts=True
+        )
+
+    def set_progress(self, lease: Lease, progress: dict[str, Any]) -> bool:
+        """Store a running task's progress report, fenced like every write after a claim."""
+        return bool(self._fenced(lease).update(progress=progress))
 
     def register_worker(self, worker: Worker) -> None:
         """Create or refresh the worker's row, stamped with the database's clock."""

@@ -13,13 +13,26 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Final, NoReturn
 
+from ..context import STOP, ProgressReport
 from . import payload
-from .runner import announce_finished, run_attempt
+from .capture import RecordWriter, capturing_records, redirect_child_output
+from .runner import Reporting, announce_finished, run_attempt
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPipes:
+    """The write ends, in a child, of the pipes its supervisor reads output from."""
+
+    stdout: int
+    stderr: int
+    log: int
+
 
 PR_SET_PDEATHSIG: Final = 1
 PARENT_CHECK_INTERVAL: Final = 1.0
@@ -50,8 +63,11 @@ _terminating = threading.Event()
 def _on_sigterm(signum: int, frame: object) -> None:
     # Unwinds the running task (its finally blocks run) during the kill grace period; the
     # flag makes the child exit after reporting, even if the task swallowed the SystemExit.
+    # A task that checks is_cancelled() is left to stop by itself instead.
     _terminating.set()
-    raise SystemExit(128 + signum)
+    STOP.requested = True
+    if not STOP.cooperative:
+        raise SystemExit(128 + signum)
 
 
 def _reset_signals() -> None:
@@ -74,17 +90,32 @@ def _exit(code: int) -> NoReturn:
     os._exit(code)
 
 
-def child_main(conn: Connection, parent_pid: int) -> NoReturn:
+class _Channel:
+    """The pipe to the supervisor; progress timers send from other threads, hence the lock."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+
+    def send(self, data: bytes) -> None:
+        with self.lock:
+            self.conn.send_bytes(data)
+
+
+def child_main(conn: Connection, parent_pid: int, output: OutputPipes) -> NoReturn:
     """Serve the supervisor until told to stop or until the pipe closes."""
     _reset_signals()
     _die_with_parent(parent_pid)
+    redirect_child_output(output.stdout, output.stderr)
+    channel = _Channel(conn)
+    records = RecordWriter(output.log)
     try:
         while True:
             try:
                 raw = conn.recv_bytes()
             except (EOFError, OSError):
                 _exit(0)
-            _handle(conn, payload.decode(raw))
+            _handle(channel, records, payload.decode(raw))
     except SystemExit as stop:
         _exit(stop.code if isinstance(stop.code, int) else 1)
     except BaseException:
@@ -92,13 +123,22 @@ def child_main(conn: Connection, parent_pid: int) -> NoReturn:
         _exit(70)
 
 
-def _handle(conn: Connection, message: dict[str, object]) -> None:
+def _handle(channel: _Channel, records: RecordWriter, message: dict[str, object]) -> None:
     kind = message["type"]
     data = message.get("record")
     record = payload.record_from_json(data) if isinstance(data, dict) else None
     if kind == "run" and record is not None:
-        outcome = run_attempt(record)
-        conn.send_bytes(payload.outcome_message(str(record.id), outcome))
+        task_id = str(record.id)
+
+        def send_progress(report: ProgressReport) -> None:
+            channel.send(payload.progress_message(task_id, report))
+
+        reporting = Reporting(
+            send_progress=send_progress,
+            capture=lambda level: capturing_records(records, level),
+        )
+        outcome = run_attempt(record, reporting)
+        channel.send(payload.outcome_message(task_id, outcome))
         if _terminating.is_set():
             _exit(128 + signal.SIGTERM)
     elif kind == "finished" and record is not None:

@@ -69,4 +69,8 @@ def outcome_message(task_id: str, outcome: Outcome) -> bytes:
     return encode({"type": "outcome", "id": task_id, "outcome": outcome.to_json()})
 
 
+def progress_message(task_id: str, report: dict[str, Any]) -> bytes:
+    return encode({"type": "progress", "id": task_id, "progress": report})
+
+
 STOP_MESSAGE: Final = encode({"type": "stop"})

@@ -5,6 +5,7 @@ SoloPool (runs tasks in the worker's own process, for debuggers and test suites)
 """
 
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -17,14 +18,22 @@ from uuid import UUID
 
 from django.db import connections
 
-from ..models import TaskRecord
+from ..context import ProgressReport
+from ..models import LogStream, TaskRecord
 from ..outcomes import Outcome
 from . import payload
-from .runner import announce_finished, run_attempt
+from .capture import OutputCollector, capturing_in_process
+from .runner import Reporting, announce_finished, run_attempt
 
 logger = logging.getLogger(__name__)
 
 SIGKILL_AFTER_EXIT_WAIT: Final = 5.0
+# Big pipes let a burst of output flow without waking the supervisor for every 64 KiB.
+PIPE_SIZE: Final = 1024 * 1024
+F_SETPIPE_SZ: Final = 1031  # Linux; fcntl names it only from Python 3.10 on some builds
+READ_SIZE: Final = 1024 * 1024
+# Per child and per poll: one child's flood of output mustn't hold up everything else.
+READ_BUDGET: Final = 8 * READ_SIZE
 
 
 @dataclass(eq=False, slots=True)
@@ -40,6 +49,8 @@ class Child:
     kill_deadline: float | None = None  # when SIGTERM turns into SIGKILL
     exit_code: int | None = None
     stopping: bool = False
+    output_fds: dict[int, str] = field(default_factory=dict)  # read end -> stream
+    collector: OutputCollector | None = None  # the running attempt's output
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,7 +68,13 @@ class ChildExited:
     kill_reason: str | None
 
 
-type PoolEvent = OutcomeReceived | ChildExited
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProgressReceived:
+    task_id: UUID
+    progress: ProgressReport
+
+
+type PoolEvent = OutcomeReceived | ChildExited | ProgressReceived
 
 
 class Pool(Protocol):
@@ -66,12 +83,12 @@ class Pool(Protocol):
     def start(self) -> None: ...
     def idle_children(self) -> list[Child]: ...
     def find_child(self, task_id: UUID) -> Child | None: ...
-    def dispatch(self, child: Child, record: TaskRecord) -> None: ...
+    def dispatch(self, child: Child, record: TaskRecord, collector: OutputCollector) -> None: ...
     def kill(self, child: Child, reason: str, grace: float) -> None: ...
     def poll_events(self) -> list[PoolEvent]: ...
     def announce_finished(self, record: TaskRecord) -> None: ...
     def enforce_kills(self, now: float) -> None: ...
-    def wait_handles(self) -> list[Connection]: ...
+    def wait_handles(self) -> list[Connection | int]: ...
     def stop(self, grace: float) -> None: ...
 
 
@@ -89,20 +106,41 @@ class ForkPool:
         self.children = [self._spawn(Child(index=i)) for i in range(self.size)]
 
     def _spawn(self, child: Child) -> Child:
-        from .child import child_main
+        from .child import OutputPipes, child_main
 
         parent_end, child_end = Pipe(duplex=True)
+        pipes = {stream: _output_pipe() for stream in (LogStream.STDOUT, LogStream.STDERR, "log")}
         # Forked children must not share the supervisor's database connections.
         connections.close_all()
         parent_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child; covered by integration tests
             parent_end.close()
-            child_main(child_end, parent_pid)
+            for fd in [read for read, _ in pipes.values()] + self._all_output_fds():
+                os.close(fd)
+            child_main(
+                child_end,
+                parent_pid,
+                OutputPipes(
+                    stdout=pipes[LogStream.STDOUT][1],
+                    stderr=pipes[LogStream.STDERR][1],
+                    log=pipes["log"][1],
+                ),
+            )
         child_end.close()
-        fresh = Child(index=child.index, pid=pid, conn=parent_end)
+        for _, write in pipes.values():
+            os.close(write)
+        fresh = Child(
+            index=child.index,
+            pid=pid,
+            conn=parent_end,
+            output_fds={read: stream for stream, (read, _) in pipes.items()},
+        )
         logger.debug("child started index=%s pid=%s", fresh.index, pid)
         return fresh
+
+    def _all_output_fds(self) -> list[int]:
+        return [fd for c in self.children for fd in c.output_fds]
 
     def idle_children(self) -> list[Child]:
         return [
@@ -117,9 +155,11 @@ class ForkPool:
     def find_child(self, task_id: UUID) -> Child | None:
         return next((c for c in self.children if c.task_id == task_id), None)
 
-    def dispatch(self, child: Child, record: TaskRecord) -> None:
+    def dispatch(self, child: Child, record: TaskRecord, collector: OutputCollector) -> None:
         assert child.conn is not None  # noqa: S101 - live children always have a pipe
+        self._read_output(child)  # anything written between tasks isn't this task's
         child.task_id = record.id
+        child.collector = collector
         child.tasks_run += 1
         child.conn.send_bytes(payload.run_message(record))
 
@@ -140,15 +180,22 @@ class ForkPool:
                 child.kill_deadline = None
                 self._signal(child, signal.SIGKILL)
 
-    def wait_handles(self) -> list[Connection]:
-        return [c.conn for c in self.children if c.conn is not None]
+    def wait_handles(self) -> list[Connection | int]:
+        handles: list[Connection | int] = [c.conn for c in self.children if c.conn is not None]
+        return handles + self._all_output_fds()
 
     def poll_events(self) -> list[PoolEvent]:
-        events: list[PoolEvent] = list(self._read_outcomes())
+        for child in self.children:
+            self._read_output(child, budget=READ_BUDGET)
+        events: list[PoolEvent] = list(self._read_messages())
         for index, child in enumerate(self.children):
             exit_code = self._exit_code(child)
             if exit_code is None:
                 continue
+            # Everything a killed task wrote up to its end is its output.
+            self._read_output(child)
+            self._close_output(child)
+            child.collector = None
             events.append(
                 ChildExited(
                     child=child,
@@ -164,7 +211,7 @@ class ForkPool:
         self._flush_finished_backlog()
         return events
 
-    def _read_outcomes(self) -> Iterator[OutcomeReceived]:
+    def _read_messages(self) -> Iterator[OutcomeReceived | ProgressReceived]:
         for child in self.children:
             while child.conn is not None and child.task_id is not None and child.conn.poll():
                 try:
@@ -177,12 +224,42 @@ class ForkPool:
                         "child reported an unknown task pid=%s task_id=%s", child.pid, task_id
                     )
                     continue
+                if message["type"] == "progress":
+                    yield ProgressReceived(task_id=task_id, progress=message["progress"])
+                    continue
                 if child.kill_reason is not None:
                     continue  # the kill decides this attempt's outcome, not the child
+                # The child wrote its output before reporting: it is all in the pipes now.
+                self._read_output(child)
                 child.task_id = None
+                child.collector = None
                 yield OutcomeReceived(
                     child=child, task_id=task_id, outcome=Outcome.from_json(message["outcome"])
                 )
+
+    def _read_output(self, child: Child, budget: int | None = None) -> None:
+        """Read what a child wrote into its running attempt's collector (or the console)."""
+        for fd, stream in list(child.output_fds.items()):
+            taken = 0
+            while budget is None or taken < budget:
+                try:
+                    data = os.read(fd, READ_SIZE)
+                except BlockingIOError:
+                    break
+                if not data:  # every write end closed: the child is gone
+                    del child.output_fds[fd]
+                    os.close(fd)
+                    break
+                taken += len(data)
+                if child.collector is not None:
+                    child.collector.feed(stream, data)
+                else:
+                    _pass_through(stream, data)
+
+    def _close_output(self, child: Child) -> None:
+        for fd in child.output_fds:
+            os.close(fd)
+        child.output_fds = {}
 
     def _exit_code(self, child: Child) -> int | None:
         try:
@@ -240,6 +317,8 @@ class ForkPool:
         deadline = time.monotonic() + grace + SIGKILL_AFTER_EXIT_WAIT
         for child in self.children:
             self._reap_blocking(child, deadline)
+            self._read_output(child)
+            self._close_output(child)
 
     def _reap_blocking(self, child: Child, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -249,6 +328,21 @@ class ForkPool:
         self._signal(child, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(child.pid, 0)
+
+
+def _output_pipe() -> tuple[int, int]:
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    with contextlib.suppress(OSError):  # the system's limit may be lower; the default works
+        fcntl.fcntl(read, F_SETPIPE_SZ, PIPE_SIZE)
+    return read, write
+
+
+def _pass_through(stream: str, data: bytes) -> None:
+    # Output between tasks (a child's own messages, a task's leftover subprocess) isn't any
+    # task's: it goes to the worker's console rather than nowhere.
+    with contextlib.suppress(OSError):
+        os.write(1 if stream == LogStream.STDOUT else 2, data)
 
 
 @dataclass(eq=False)
@@ -268,10 +362,18 @@ class SoloPool:
     def find_child(self, task_id: UUID) -> Child | None:
         return self.child if self.child.task_id == task_id else None
 
-    def dispatch(self, child: Child, record: TaskRecord) -> None:
+    def dispatch(self, child: Child, record: TaskRecord, collector: OutputCollector) -> None:
         child.task_id = record.id
         child.tasks_run += 1
-        outcome = run_attempt(record)
+
+        def send_progress(report: ProgressReport) -> None:
+            self._events.append(ProgressReceived(task_id=record.id, progress=report))
+
+        reporting = Reporting(
+            send_progress=send_progress,
+            capture=lambda level: capturing_in_process(collector, level),
+        )
+        outcome = run_attempt(record, reporting)
         child.task_id = None
         self._events.append(OutcomeReceived(child=child, task_id=record.id, outcome=outcome))
 
@@ -288,7 +390,7 @@ class SoloPool:
     def enforce_kills(self, now: float) -> None:
         pass
 
-    def wait_handles(self) -> list[Connection]:
+    def wait_handles(self) -> list[Connection | int]:
         return []
 
     def stop(self, grace: float) -> None:

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
-from django.tasks import TaskContext, TaskResult, task_backends
+from django.tasks import TaskResult, task_backends
 from django.tasks.signals import task_finished, task_started
 
 from ..codec import JSON, decode_arguments, encode_return_value
+from ..context import STOP, ProgressReport, ProgressThrottle, TaskmillContext
 from ..exceptions import Retry, TaskNotRegistered
 from ..models import TaskRecord
 from ..outcomes import AttemptError, Outcome, OutcomeKind
@@ -25,6 +29,14 @@ from ..retry import is_retryable
 from ..task import TaskmillTask, resolve_task
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reporting:
+    """Where an attempt's progress reports and captured output go (the pool decides)."""
+
+    send_progress: Callable[[ProgressReport], None]
+    capture: Callable[[int], AbstractContextManager[None]]  # log level -> capturing
 
 
 def fetch_instance(label: str, pk: JSON) -> Model:
@@ -96,16 +108,28 @@ def release_connections(open_before: dict[str, bool] | None = None) -> None:
                 conn.close()
 
 
-def run_attempt(record: TaskRecord) -> Outcome:
+def run_attempt(record: TaskRecord, reporting: Reporting) -> Outcome:
     """Run one attempt of a claimed record; never raises."""
     open_before = transactions_open()
     try:
-        return _run(record)
+        return _run(record, reporting)
     finally:
         release_connections(open_before)
 
 
-def _run(record: TaskRecord) -> Outcome:
+def _context(
+    task: TaskmillTask[..., Any], result: TaskResult[..., Any], throttle: ProgressThrottle
+) -> TaskmillContext:
+    backend = task_backends[result.backend]
+    return TaskmillContext(
+        task_result=result,
+        database_alias=getattr(backend, "database_alias", DEFAULT_DB_ALIAS),
+        throttle=throttle,
+        log=logging.getLogger(task.module_path),
+    )
+
+
+def _run(record: TaskRecord, reporting: Reporting) -> Outcome:
     try:
         task = resolve_task(record.task_path)
     except TaskNotRegistered as error:
@@ -118,11 +142,15 @@ def _run(record: TaskRecord) -> Outcome:
     except Exception as error:
         return _failure(error, retryable=False)
     _send_robust(task_started, result)
+    STOP.reset()
+    throttle = ProgressThrottle(send=reporting.send_progress)
+    level = int(record.options.get("log_level", logging.INFO))
     try:
-        if task.takes_context:
-            value = task.call(TaskContext(task_result=result), *args, **kwargs)
-        else:
-            value = task.call(*args, **kwargs)
+        with reporting.capture(level):
+            if task.takes_context:
+                value = task.call(_context(task, result, throttle), *args, **kwargs)
+            else:
+                value = task.call(*args, **kwargs)
     except Retry as error:
         return Outcome(kind=OutcomeKind.RETRY, error=attempt_error(error), retry_delay=error.delay)
     except BaseException as error:
@@ -132,10 +160,21 @@ def _run(record: TaskRecord) -> Outcome:
             logger.exception("retry_delay function failed task_id=%s", record.id)
             delay = None
         return _failure(error, retryable=is_retryable(error, task.retry_on), delay=delay)
+    finally:
+        _flush_progress(throttle, record)
     try:
         return Outcome(kind=OutcomeKind.SUCCEEDED, return_value=encode_return_value(value))
     except TypeError as error:
         return _failure(error, retryable=False)
+
+
+def _flush_progress(throttle: ProgressThrottle, record: TaskRecord) -> None:
+    # The last report always leaves, and before the outcome; losing it must not cost the
+    # outcome.
+    try:
+        throttle.flush()
+    except Exception:
+        logger.exception("could not report progress task_id=%s", record.id)
 
 
 def announce_finished(record: TaskRecord) -> None:

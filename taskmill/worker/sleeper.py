@@ -45,7 +45,7 @@ class Sleeper:
                 self.waiter.close()
             self.waiter = None
 
-    def sleep(self, timeout: float, children: Sequence[Connection]) -> Wake:
+    def sleep(self, timeout: float, children: Sequence[Connection | int]) -> Wake:
         """Wait up to timeout seconds; return what ended the wait."""
         waiter_fd = self.waiter.fileno() if self.waiter is not None else None
         step = self.waiter.check_interval if self.waiter is not None else None

@@ -21,6 +21,7 @@ from django.db import DatabaseError, InterfaceError
 from django.utils import timezone
 
 from ..conf import get_settings
+from ..context import ProgressReport
 from ..exceptions import QueueBusy, QueueError, TaskCancelled, TaskCrashed
 from ..models import TaskRecord, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
@@ -28,7 +29,8 @@ from ..queue import get_queue
 from ..queue.base import Queue
 from ..queue.errors import translate
 from ..queue.lease import ClaimRequest, Lease
-from .pool import ChildExited, ForkPool, OutcomeReceived, Pool, SoloPool
+from .capture import OutputCollector
+from .pool import ChildExited, ForkPool, OutcomeReceived, Pool, ProgressReceived, SoloPool
 from .sleeper import Sleeper, Wake
 
 logger = logging.getLogger("taskmill.worker")
@@ -37,6 +39,8 @@ MIN_POLL: Final = 0.05
 RECONNECT_MIN: Final = 0.5
 RECONNECT_MAX: Final = 10.0
 CANCEL_CHECK_INTERVAL: Final = 0.5
+# How often a running task's output and progress are stored while it runs.
+REPORT_INTERVAL: Final = 1.0
 DEAD_WORKER_ROWS_AFTER: Final = timedelta(hours=1)
 # A burst run (a script, a test) stops on a database error that doesn't go away; a long-running
 # worker retries for ever, since outages end.
@@ -62,6 +66,8 @@ class Running:
     record: TaskRecord
     lease: Lease
     deadline: float | None  # monotonic time of its timeout
+    output: OutputCollector
+    progress: ProgressReport | None = None  # the latest report, until stored
 
 
 @dataclass(slots=True, kw_only=True)
@@ -111,6 +117,7 @@ class Supervisor:
         self.next_heartbeat_at = 0.0
         self.next_rescue_at = 0.0
         self.next_cancel_check_at = 0.0
+        self.next_report_at = 0.0
         self.next_waiter_attempt_at = 0.0
         self.stop_deadline: float | None = None
         self.reconnect_delay = RECONNECT_MIN
@@ -182,6 +189,7 @@ class Supervisor:
             self._enforce_deadlines(now)
             self._write_pending()
             self._claim_into_free_slots(now)
+            self._store_reports_if_due(now)
             self._heartbeat_if_due(now)
             self._check_cancel_requests_if_due(now)
             self._rescue_if_due(now)
@@ -216,7 +224,11 @@ class Supervisor:
 
     def _reap_finished(self) -> None:
         for event in self.pool.poll_events():
-            if isinstance(event, OutcomeReceived):
+            if isinstance(event, ProgressReceived):
+                running = self.running.get(event.task_id)
+                if running is not None:
+                    running.progress = event.progress
+            elif isinstance(event, OutcomeReceived):
                 self._settle(event.task_id, event.outcome)
             elif isinstance(event, ChildExited) and event.task_id is not None:
                 self._settle_exit(event)
@@ -271,6 +283,9 @@ class Supervisor:
         while self.pending:
             write = self.pending[0]
             running = write.running
+            # Output and progress first: a task seen finished has all of its output stored.
+            running.output.finish()
+            self._store_reports([running])
             if write.transition is None:
                 prior = running.record.worker_ids[:-1]
                 self.queue.release(running.lease, prior_worker_ids=prior)
@@ -343,13 +358,15 @@ class Supervisor:
         self._adapt_poll(now, claimed=len(records), asked=len(idle))
         for child, record in zip(idle, records, strict=False):
             timeout = record.options.get("timeout")
-            self.running[record.id] = Running(
+            running = Running(
                 record=record,
                 lease=Lease.of(record),
                 # Timed from dispatch: the claim itself may have waited on a lock.
                 deadline=time.monotonic() + float(timeout) if timeout else None,
+                output=OutputCollector(record.id, record.attempts, self.settings.LOG_CAP_BYTES),
             )
-            self.pool.dispatch(child, record)
+            self.running[record.id] = running
+            self.pool.dispatch(child, record, running.output)
         self._reap_finished()
 
     def _adapt_poll(self, now: float, *, claimed: int, asked: int) -> None:
@@ -361,6 +378,34 @@ class Supervisor:
         self.drained = not self.running
         self.poll_delay = min(self.poll_delay * 2, self.settings.POLL_INTERVAL)
         self.next_claim_at = now + self.poll_delay
+
+    def _store_reports_if_due(self, now: float) -> None:
+        if now < self.next_report_at or not self._has_reports():
+            return
+        self.next_report_at = now + REPORT_INTERVAL
+        self._store_reports(list(self.running.values()))
+
+    def _has_reports(self) -> bool:
+        return any(r.progress is not None or r.output.has_unwritten for r in self.running.values())
+
+    def _store_reports(self, runs: list[Running]) -> None:
+        """Write running tasks' captured output and latest progress; kept in memory on error."""
+        chunks = []
+        with_output = [r for r in runs if r.output.has_unwritten]
+        for running in with_output:
+            if running.output.next_seq is None:
+                running.output.next_seq = self.queue.next_log_seq(
+                    running.lease.task_id, running.lease.attempt
+                )
+            chunks.extend(running.output.take_chunks(timezone.now()))
+        if chunks:
+            self.queue.write_log_chunks(chunks)
+            for running in with_output:
+                running.output.written()
+        for running in runs:
+            if running.progress is not None:
+                self.queue.set_progress(running.lease, running.progress)
+                running.progress = None
 
     def _heartbeat_if_due(self, now: float) -> None:
         if now < self.next_heartbeat_at:
@@ -404,6 +449,8 @@ class Supervisor:
             until = min(until, self.next_claim_at)
         if self.running:
             until = min(until, now + CANCEL_CHECK_INTERVAL)
+            if self._has_reports():
+                until = min(until, self.next_report_at)
             deadlines = [r.deadline for r in self.running.values() if r.deadline is not None]
             until = min([until, *deadlines])
         if self.stop_deadline is not None:

@@ -11,7 +11,7 @@ from django.test import override_settings
 
 import taskmill
 from taskmill.exceptions import DatabaseUnavailable
-from taskmill.models import TaskRecord
+from taskmill.models import LogChunk, TaskRecord
 from taskmill.queue import get_queue
 from taskmill.queue.lease import ClaimRequest
 from taskmill.queue.waiter import Waiter
@@ -161,3 +161,38 @@ def test_burst_worker_gives_up_after_repeated_database_errors(
     with pytest.raises(OperationalError, match="server closed"):
         call_command("taskmill", "worker", "--burst", "--pool", "solo", "-v", "0")
     assert len(calls) == supervisor.BURST_ERROR_LIMIT
+
+
+def _captured(result_id: str) -> dict[str, str]:
+    joined: dict[str, str] = {}
+    for chunk in LogChunk.objects.filter(task__id=result_id).order_by("attempt", "seq"):
+        joined[chunk.stream] = joined.get(chunk.stream, "") + chunk.text
+    return joined
+
+
+def test_solo_pool_captures_the_task_output_in_process() -> None:
+    result = tasks.chatty.enqueue()
+    run_until_empty()
+    output = _captured(result.id)
+    # In-process, a subprocess writes to the worker's own stdout: only Python's is captured.
+    assert output["stdout"] == "hello from stdout\nno newline at the end"
+    assert output["stderr"] == "a warning on stderr\n"
+    assert output["log"] == "INFO tests.testapp.tasks: an info record\n"
+
+
+def test_solo_pool_stores_the_last_progress_report() -> None:
+    result = tasks.count_with_progress.enqueue(10)
+    run_until_empty()
+    progress = TaskRecord.objects.get(id=result.id).progress
+    assert progress is not None
+    assert (progress["done"], progress["total"], progress["message"]) == (10, 10, "item 10")
+
+
+def test_retried_attempts_keep_their_output_apart() -> None:
+    result = tasks.print_and_fail_once.enqueue()
+    run_until_empty()
+    chunks = LogChunk.objects.filter(task__id=result.id).order_by("attempt", "seq")
+    assert [(c.attempt, c.stream, c.text) for c in chunks] == [
+        (1, "stdout", "attempt 1\n"),
+        (2, "stdout", "attempt 2\n"),
+    ]

@@ -2,8 +2,11 @@
 
 import asyncio
 import ctypes
+import logging
 import os
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 from django.tasks import TaskContext
 
 from taskmill import Retry, task
+from taskmill.context import TaskmillContext
 
 from .models import Article, LedgerEntry
 
@@ -175,3 +179,80 @@ def exhaust_memory() -> int:
         return len(hoard)
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+# -- Output and progress ----------------------------------------------------------------------
+
+task_logger = logging.getLogger(__name__)
+
+
+@task
+def chatty(gate: str = "") -> str:
+    """Write to every captured stream: print, stderr, logging, a subprocess; then maybe wait."""
+    print("hello from stdout")
+    print("a warning on stderr", file=sys.stderr)
+    task_logger.info("an info record")
+    task_logger.debug("a debug record, below the default level")
+    subprocess.run(["echo", "from a subprocess"], check=True)  # noqa: S607 - echo from PATH
+    print("no newline at the end", end="")
+    if gate:
+        block_until_released.call(gate)
+    return "chatted"
+
+
+@task(log_level="DEBUG")
+def chatty_debug() -> None:
+    task_logger.debug("a debug record, captured at DEBUG")
+
+
+@task
+def flood(megabytes: int) -> int:
+    """Write a burst of output far over the log cap, as fast as the pipe takes it."""
+    line = b"x" * 1023 + b"\n"
+    block = line * 1024
+    for _ in range(megabytes):
+        os.write(1, block)
+    return megabytes
+
+
+@task(timeout=2)
+def print_then_hang(gate: str) -> None:
+    """Print a line, mark the gate, then hang past the timeout."""
+    print("written before the kill", flush=True)
+    (Path(gate) / f"started-{os.getpid()}").touch()
+    time.sleep(600)
+
+
+@task(takes_context=True)
+def count_with_progress(context: TaskmillContext, total: int, gate: str = "") -> int:
+    """Report progress for every item; after half of them, wait at the gate if one is given."""
+    for done in range(1, total + 1):
+        context.set_progress(done, total, message=f"item {done}")
+        if gate and done == total // 2:
+            block_until_released.call(gate)
+    context.log.info("counted %s items", total)
+    return total
+
+
+@task(takes_context=True)
+def stop_when_cancelled(context: TaskmillContext, gate: str) -> str:
+    """Work in steps until told to stop; the cooperative way of being cancelled."""
+    (Path(gate) / f"started-{os.getpid()}").touch()
+    deadline = time.monotonic() + GATE_DEADLINE
+    steps = 0
+    while not context.is_cancelled():
+        if time.monotonic() > deadline:
+            raise TimeoutError("never cancelled")
+        steps += 1
+        context.set_progress(steps, message="working")
+        time.sleep(0.01)
+    print(f"stopped cleanly after {steps} steps", flush=True)
+    return f"stopped after {steps} steps"
+
+
+@task(max_attempts=2, retry_delay=0, takes_context=True)
+def print_and_fail_once(context: TaskmillContext) -> int:
+    print(f"attempt {context.attempt}")
+    if context.attempt == 1:
+        raise TransientError("first attempt fails")
+    return context.attempt
