@@ -256,3 +256,39 @@ def print_and_fail_once(context: TaskmillContext) -> int:
     if context.attempt == 1:
         raise TransientError("first attempt fails")
     return context.attempt
+
+
+# -- The worked example of docs/how-to/long-tasks.md, with a gate at half-way ------------------
+
+
+@task
+def prepare_drafts(count: int) -> int:
+    """The preparation a batch job depends on: the rows it will work through."""
+    Article.objects.bulk_create(Article(title=f"draft {n}") for n in range(count))
+    return count
+
+
+@task(takes_context=True, timeout=120)
+def publish_drafts(context: TaskmillContext, gate: str) -> int:
+    """Publish every draft, logging and reporting progress; stop cleanly when cancelled."""
+    drafts = list(Article.objects.filter(title__startswith="draft").order_by("pk"))
+    for done, article in enumerate(drafts, start=1):
+        if context.is_cancelled():
+            context.log.warning("cancelled after %s of %s", done - 1, len(drafts))
+            return done - 1
+        article.title = article.title.replace("draft", "published")
+        article.save(update_fields=["title"])
+        context.log.info("published article %s", article.pk)
+        context.set_progress(done, len(drafts), message=article.title)
+        if done == len(drafts) // 2:
+            (Path(gate) / f"started-{os.getpid()}").touch()
+            _wait_for_cancel(context)
+    return len(drafts)
+
+
+def _wait_for_cancel(context: TaskmillContext) -> None:
+    deadline = time.monotonic() + GATE_DEADLINE
+    while not context.is_cancelled():
+        if time.monotonic() > deadline:
+            raise TimeoutError("never cancelled")
+        time.sleep(0.01)
