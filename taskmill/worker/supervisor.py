@@ -255,6 +255,8 @@ class Supervisor:
                 )
         # Every event becomes a pending write first, so a database error loses none of them.
         self._write_pending()
+        # A child freed here takes the next task in hand at once, not after the next wake-up.
+        self._dispatch_buffered()
 
     def _settle_exit(self, event: ChildExited) -> None:
         assert event.task_id is not None  # noqa: S101 - checked by the caller
