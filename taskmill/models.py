@@ -141,9 +141,8 @@ class TaskRecord(models.Model):
     def logs(self) -> "list[LogLine]":
         """Return the task's captured output as lines, read now from this row's database."""
         from .output import LogReader
-        from .routers import queue_databases
 
-        return LogReader(self._state.db or queue_databases()[0], self.id).read_all()
+        return LogReader.of(self).read_all()
 
 
 class TaskDependency(models.Model):

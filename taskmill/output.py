@@ -134,6 +134,11 @@ class LogReader:
         self._cursor = (0, -1)  # the last (attempt, seq) read
         self._assembler = LineAssembler()
 
+    @classmethod
+    def of(cls, record: TaskRecord) -> LogReader:
+        """Return a reader for a row, in the database the row was read from."""
+        return cls(record._state.db or queue_databases()[0], record.id)
+
     @property
     def finished(self) -> bool:
         """Tell whether the task ended (or vanished) and every line was returned."""

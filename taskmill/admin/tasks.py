@@ -16,7 +16,6 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
 from ..models import TaskRecord
-from ..output import LogReader
 from .display import EMPTY, errors_block, log_block, pretty_json, progress_bar, state_badge
 
 # The detail page shows the end of a long log; the command line prints all of it.
@@ -141,7 +140,7 @@ class TaskRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[typ
 
     @admin.display(description="captured output")
     def log_display(self, record: TaskRecord) -> SafeString | str:
-        lines = LogReader(record._state.db or "default", record.id).read_all()
+        lines = record.logs()
         omitted = max(len(lines) - LOG_LINES_SHOWN, 0)
         return log_block(lines[omitted:], omitted=omitted)
 
