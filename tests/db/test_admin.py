@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
+from pytest_django import DjangoAssertNumQueries
 
 from taskmill.admin.history import HISTORY_LIMIT
 from taskmill.models import TaskRecord
@@ -44,6 +45,21 @@ def test_changelist__lists_tasks_with_state_badge_and_progress(admin_client: Cli
     assert "taskmill-state-running" in html
     assert '<progress max="100" value="75"' in html
     assert "75% rows" in html
+
+
+def test_changelist__query_count_does_not_grow_with_the_rows(
+    admin_client: Client, django_assert_max_num_queries: DjangoAssertNumQueries
+) -> None:
+    article = Article.objects.create(title="A")
+    for number in range(30):
+        result = tasks.title_of.using(for_object=article).enqueue(article)
+        store_progress(result, number, 30)
+
+    # Session, user, the page of rows; no query per row.
+    with django_assert_max_num_queries(8):
+        html = page(admin_client, reverse(CHANGELIST))
+
+    assert html.count("<progress") == 30
 
 
 def test_changelist__filters_by_state_and_searches_by_id_and_path(admin_client: Client) -> None:
