@@ -59,24 +59,26 @@ def _add_logs_arguments(parser: CommandParser) -> None:
 def _logs(command: BaseCommand, options: dict[str, Any]) -> None:
     reader = _open_log(options["id"])
     printer = _LinePrinter(command, as_json=options["json"])
+    shown: Progress | None = None
     if not options["follow"]:
         printer.write(reader.read_all())
     else:
         try:
-            _follow(reader, printer, options["poll_interval"])
+            shown = _follow(reader, printer, options["poll_interval"])
         except KeyboardInterrupt:
             return
     if not options["json"]:
-        _write_state(command, reader)
+        _write_state(command, reader, already_shown=shown)
 
 
-def _follow(reader: LogReader, printer: _LinePrinter, poll_interval: float) -> None:
+def _follow(reader: LogReader, printer: _LinePrinter, poll_interval: float) -> Progress | None:
+    """Print lines (and changed progress) until the task ends; return the progress shown last."""
     shown: Progress | None = None
     shown_at = float("-inf")
     while True:
         printer.write(reader.poll())
         if reader.finished:
-            return
+            return shown
         progress = reader.progress
         due = time.monotonic() - shown_at >= PROGRESS_EVERY_SECONDS
         if not printer.as_json and progress is not None and progress != shown and due:
@@ -117,12 +119,15 @@ class _LinePrinter:
         return f"{heading}{stamp}  {tag}{line.text}"
 
 
-def _write_state(command: BaseCommand, reader: LogReader) -> None:
+def _write_state(
+    command: BaseCommand, reader: LogReader, *, already_shown: Progress | None = None
+) -> None:
+    """Write the task's state, then its progress unless following just printed that."""
     if reader.state is None:
         command.stdout.write(f"task {reader.task_id} no longer exists")
         return
     command.stdout.write(f"task {reader.task_id} {reader.state} (attempts: {reader.attempts})")
-    if reader.progress is not None:
+    if reader.progress is not None and reader.progress != already_shown:
         command.stdout.write(progress_text(reader.progress))
 
 

@@ -114,10 +114,9 @@ def test_logs_follow__prints_lines_and_progress_until_the_task_ends() -> None:
     lines = out.getvalue().splitlines()
     assert [line[25:] for line in lines if re.match(STAMP, line)] == ["step 1", "step 2"]
     assert "[=======>                      ]  25% (1/4) rows" in lines
-    assert lines[-2:] == [
-        f"task {result.id} succeeded (attempts: 1)",
-        "[==============================] 100% (4/4) rows",
-    ]
+    # The last progress is shown once: while following, or else after the final state.
+    assert lines.count("[==============================] 100% (4/4) rows") == 1
+    assert f"task {result.id} succeeded (attempts: 1)" in lines[-2:]
 
 
 def test_progress__prints_state_and_progress_of_each_task() -> None:
@@ -143,3 +142,26 @@ def test_progress_text__bar_percent_and_counts(done: float, total: float | None,
     progress = Progress(done=done, total=total, message="", updated_at=timezone.now())
 
     assert progress_text(progress) == text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_logs_follow__progress_printed_while_following_is_not_repeated_at_the_end() -> None:
+    result = tasks.noop.enqueue()
+    set_state(result, State.RUNNING, attempts=1)
+    store_progress(result, 2, 2, "all")
+    out = StringIO()
+    bar = "[==============================] 100% (2/2) all"
+
+    def worker() -> None:
+        try:
+            wait_until(lambda: bar in out.getvalue(), message=lambda: out.getvalue())
+            set_state(result, State.SUCCEEDED)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    call_command("taskmill", "logs", result.id, "-f", "--poll-interval", "0.02", stdout=out)
+    thread.join(timeout=10)
+
+    assert out.getvalue().splitlines() == [bar, f"task {result.id} succeeded (attempts: 1)"]
