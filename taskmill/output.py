@@ -166,7 +166,10 @@ class LogReader:
         return lines + self._assembler.flush(before_attempt=running)
 
     def read_all(self) -> list[LogLine]:
-        """Return every stored line, partial lines included, and stop following."""
+        """Return every line not returned yet, a partial last line included as it stands.
+
+        A snapshot: poll() is not meant to be called after it.
+        """
         lines = self.poll()
         return lines + self._assembler.flush()
 
