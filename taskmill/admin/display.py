@@ -103,7 +103,8 @@ def log_block(lines: Sequence[LogLine], *, omitted: int = 0) -> SafeString | str
     if omitted:
         rows.append(
             format_html(
-                "<em>{} earlier lines not shown; `manage.py taskmill logs ID` prints all.</em>\n",
+                "<em>{} earlier lines not shown; <code>manage.py taskmill logs</code> prints "
+                "them all.</em>\n",
                 omitted,
             )
         )

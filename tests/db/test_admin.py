@@ -12,6 +12,7 @@ from django.urls import reverse
 from pytest_django import DjangoAssertNumQueries
 
 from taskmill.admin.history import HISTORY_LIMIT
+from taskmill.admin.tasks import LOG_LINES_SHOWN
 from taskmill.models import TaskRecord
 from taskmill.states import State
 from tests.db.rows import set_state, store_progress, write_chunk
@@ -123,6 +124,18 @@ def test_detail__shows_call_outcome_errors_progress_dependencies_and_log(
     assert 'class="taskmill-log-marker"' in html
     assert "[marker] output truncated: the log cap was reached" in html
     assert "--- attempt 2 ---" in html
+
+
+def test_detail__shows_the_end_of_a_long_log(admin_client: Client) -> None:
+    result = tasks.noop.enqueue()
+    write_chunk(result, "".join(f"line {number}\n" for number in range(LOG_LINES_SHOWN + 5)))
+
+    html = page(admin_client, change_url(result.id))
+
+    assert "5 earlier lines not shown" in html
+    assert "line 4</span>" not in html
+    assert "line 5</span>" in html
+    assert f"line {LOG_LINES_SHOWN + 4}</span>" in html
 
 
 def test_detail__a_task_without_output_says_so(admin_client: Client) -> None:
