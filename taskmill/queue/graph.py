@@ -114,17 +114,21 @@ class DependencyGraph:
                     State.CANCELLED,
                     dependency_failed_error(finished, dependant.attempts),
                 )
-        # "cancel" waits for every dependency to succeed, "run" for every one to finish.
+        # "run" waits for every dependency to finish, "cancel" for every one to succeed (so
+        # only a success can release it).
         unfinished = [s for s in State if s not in FINISHED_STATES]
-        not_succeeded = [s for s in State if s != State.SUCCEEDED]
-        ready = [
-            *waiting.filter(RUNS_ANYWAY)
+        ready = list(
+            waiting.filter(RUNS_ANYWAY)
             .exclude(dependency_links__dependency__state__in=unfinished)
-            .values_list("id", "queue_name"),
-            *waiting.filter(CANCELS_ON_FAILURE)
-            .exclude(dependency_links__dependency__state__in=not_succeeded)
-            .values_list("id", "queue_name"),
-        ]
+            .values_list("id", "queue_name")
+        )
+        if finished.state == State.SUCCEEDED:
+            not_succeeded = [s for s in State if s != State.SUCCEEDED]
+            ready += (
+                waiting.filter(CANCELS_ON_FAILURE)
+                .exclude(dependency_links__dependency__state__in=not_succeeded)
+                .values_list("id", "queue_name")
+            )
         if ready:
             manager.filter(id__in=[task_id for task_id, _ in ready], state=State.BLOCKED).update(
                 state=State.READY
