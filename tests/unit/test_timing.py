@@ -13,8 +13,10 @@ NEW_YORK = ZoneInfo("America/New_York")
 WINDOW = timedelta(seconds=90)
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]  # year, month, day given
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def due_times(timing: Timing, start: datetime, count: int, tz: ZoneInfo) -> list[str]:
@@ -106,7 +108,11 @@ def test_plan__nothing_missed_runs_each_due_time() -> None:
         missed_after=WINDOW,
     )
 
-    assert plan.runs == (utc(2026, 1, 1, 12), utc(2026, 1, 1, 12, 0, 10), utc(2026, 1, 1, 12, 0, 20))
+    assert plan.runs == (
+        utc(2026, 1, 1, 12),
+        utc(2026, 1, 1, 12, 0, 10),
+        utc(2026, 1, 1, 12, 0, 20),
+    )
     assert not plan.missed
     assert plan.next_due == utc(2026, 1, 1, 12, 0, 30)
 
@@ -186,7 +192,9 @@ def test_check_cron__accepts_five_fields_ranges_lists_steps_and_aliases(expressi
     assert check_cron(expression, schedule="s") == expression
 
 
-@pytest.mark.parametrize("expression", ["61 * * * *", "* * * *", "0 0 * * * *", "", "@sometimes", 5])
+@pytest.mark.parametrize(
+    "expression", ["61 * * * *", "* * * *", "0 0 * * * *", "", "@sometimes", 5]
+)
 def test_check_cron__refuses_bad_expressions_naming_the_schedule(expression: object) -> None:
     with pytest.raises(ConfigurationError, match=r"Schedule 'nightly'"):
         check_cron(expression, schedule="nightly")
