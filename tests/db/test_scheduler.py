@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.db import IntegrityError, connections, transaction
+from django.test import override_settings
 
 from taskmill.models import Schedule, TaskRecord
 from taskmill.scheduler import Scheduler
@@ -282,3 +283,46 @@ def test_enqueue_due__racing_leaders_enqueue_each_due_time_once() -> None:
 
     assert errors == []
     assert runs() == [T0 + timedelta(seconds=s) for s in range(6)]
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+
+def check_ids_and_messages() -> list[tuple[str, str]]:
+    from django.core import checks
+
+    return [
+        (str(message.id), message.msg)
+        for message in checks.run_checks()
+        if str(message.id).startswith("taskmill.")
+    ]
+
+
+def test_check__schedule_setting_naming_no_registered_task_is_e030() -> None:
+    schedule = {"bad": {"task": "tests.testapp.tasks.not_a_task", "every": 60}}
+    with override_settings(TASKMILL={"SCHEDULE": schedule}):
+        found = check_ids_and_messages()
+
+    ((check_id, message),) = found
+    assert check_id == "taskmill.E030"
+    assert "TASKMILL['SCHEDULE']['bad']" in message
+    assert "not a registered Taskmill task" in message
+
+
+def test_check__malformed_schedule_setting_is_e010() -> None:
+    with override_settings(TASKMILL={"SCHEDULE": {"bad": {"task": "a.b", "cron": "0 0 0 0 0"}}}):
+        found = check_ids_and_messages()
+
+    assert found == [
+        (
+            "taskmill.E010",
+            "Schedule 'bad': invalid cron expression '0 0 0 0 0'; use five fields (minute hour "
+            "day-of-month month day-of-week, e.g. '30 7 * * 1') or an alias such as '@daily'.",
+        )
+    ]
+
+
+def test_check__valid_schedule_setting_is_clean() -> None:
+    schedule = {"ok": {"task": ADD, "cron": "@daily", "args": [1, 2]}}
+    with override_settings(TASKMILL={"SCHEDULE": schedule}):
+        assert check_ids_and_messages() == []
