@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Min
+from django.db.models import Min, QuerySet
+from django.tasks.exceptions import InvalidTask
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
@@ -93,7 +94,7 @@ class Scheduler:
         self.missed_after = missed_after
 
     @property
-    def _rows(self) -> Any:
+    def _rows(self) -> QuerySet[Schedule]:
         return Schedule.objects.using(self.database_alias).filter(backend=self.backend_alias)
 
     # -- Sync -------------------------------------------------------------------------------
@@ -210,7 +211,9 @@ class Scheduler:
             record = build_record(
                 task, row.args, row.kwargs, database_alias=self.database_alias, now=now
             )
-        except Exception:
+        except (InvalidTask, TypeError, ValueError):
+            # A task renamed or removed, or arguments it no longer takes: this due time is
+            # lost, loudly, and the schedule goes on.
             logger.exception("schedule can't enqueue its task schedule=%s", row.name)
             return 0
         record.schedule = row

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from django.conf import settings
+from django.tasks.exceptions import InvalidTask
 
 from .codec import encode_arguments
 from .exceptions import ConfigurationError
@@ -252,7 +253,7 @@ def declared_specs(
             )
         try:
             task = resolve_task(spec.task_path)
-        except Exception as error:
+        except InvalidTask as error:
             raise ConfigurationError(f"TASKMILL['SCHEDULE'][{spec.name!r}]: {error}") from error
         specs.append(_with_backend(spec, task.backend))
     return specs
@@ -268,7 +269,7 @@ def specs_problems(declared: Registry, raw_setting: Mapping[str, Any] | None) ->
     for spec in declared.specs():
         try:
             resolve_task(spec.task_path)
-        except Exception as error:
+        except InvalidTask as error:
             problems.append(f"Schedule {spec.name!r}: {error}")
     try:
         declared_specs(raw_setting, declared)
