@@ -4,6 +4,7 @@ import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import IntegrityError, connections, transaction
@@ -326,3 +327,30 @@ def test_check__valid_schedule_setting_is_clean() -> None:
     schedule = {"ok": {"task": ADD, "cron": "@daily", "args": [1, 2]}}
     with override_settings(TASKMILL={"SCHEDULE": schedule}):
         assert check_ids_and_messages() == []
+
+
+# -- daylight saving, through the whole scheduler ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "local_times"),
+    [
+        # Spring forward in Paris: 02:30 doesn't exist; it runs once, at 03:00 (CEST).
+        (datetime(2026, 3, 29, tzinfo=UTC), ["03:00+0200"]),
+        # Fall back in Paris: 02:30 happens twice; it runs once, the first time (CEST).
+        (datetime(2026, 10, 25, tzinfo=UTC), ["02:30+0200"]),
+    ],
+)
+def test_enqueue_due__a_daily_cron_runs_once_on_daylight_saving_days(
+    scheduler: Scheduler, day: datetime, local_times: list[str]
+) -> None:
+    start = day - timedelta(hours=2)  # the evening before, in Paris
+    scheduler.sync([spec(every=None, cron="30 2 * * *", timezone="Europe/Paris")], now=start)
+
+    # A leader ticking every ten minutes through the day.
+    for minute in range(0, 24 * 60, 10):
+        scheduler.enqueue_due(start + timedelta(minutes=minute))
+
+    paris = ZoneInfo("Europe/Paris")
+    found = [due.astimezone(paris).strftime("%H:%M%z") for due in runs() if due is not None]
+    assert found == local_times
