@@ -10,13 +10,16 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ..conf import TaskmillSettings
 from ..queue.leader import LeaderLease
 from ..queue.pruning import Selection, delete_batches
 from ..scheduler import Scheduler, missed_after
 from ..schedules import ScheduleSpec
+
+if TYPE_CHECKING:
+    from .supervisor import WorkerOptions
 
 logger = logging.getLogger("taskmill.worker")
 
@@ -27,6 +30,12 @@ SCHEDULE_RECHECK: Final = 5.0
 PRUNE_INTERVAL: Final = 60.0
 # One prune step deletes batches for at most this long, then lets the loop go on.
 PRUNE_BUDGET: Final = 0.5
+
+
+class SupervisorLike(Protocol):
+    options: WorkerOptions
+    worker_id: str
+    settings: TaskmillSettings
 
 
 @dataclass(eq=False)
@@ -75,6 +84,15 @@ class Maintenance:
             missed_after=missed_after(self.settings),
         )
         self.pruner = Pruner(self.database_alias)
+
+    @classmethod
+    def for_worker(cls, supervisor: SupervisorLike) -> Maintenance:
+        return cls(
+            backend_alias=supervisor.options.backend_alias,
+            database_alias=supervisor.options.database_alias,
+            worker_id=supervisor.worker_id,
+            settings=supervisor.settings,
+        )
 
     def start(self, specs: Sequence[ScheduleSpec]) -> None:
         """Sync the Schedule rows from the declared schedules (at worker start)."""

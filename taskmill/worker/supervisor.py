@@ -118,16 +118,7 @@ class Supervisor:
         self.reconnect_delay = RECONNECT_MIN
         self.drained = False
         # Scheduler and pruner, when this worker leads; a burst run only drains the queue.
-        self.maintenance: Maintenance | None = (
-            None
-            if self.options.burst
-            else Maintenance(
-                backend_alias=self.options.backend_alias,
-                database_alias=self.options.database_alias,
-                worker_id=self.worker_id,
-                settings=self.settings,
-            )
-        )
+        self.maintenance = None if self.options.burst else Maintenance.for_worker(self)
 
     # -- Lifecycle --------------------------------------------------------------------------
 
