@@ -7,19 +7,34 @@ from .exceptions import Retry
 from .task import task
 
 if TYPE_CHECKING:
-    from .operations import cancel, enqueue_many, history
+    from .operations import cancel, enqueue_many, history, purge
     from .output import logs, progress
+    from .schedules import cron, periodic
 
-__all__ = ["Retry", "cancel", "enqueue_many", "history", "logs", "progress", "task"]
+__all__ = [
+    "Retry",
+    "cancel",
+    "cron",
+    "enqueue_many",
+    "history",
+    "logs",
+    "periodic",
+    "progress",
+    "purge",
+    "task",
+]
 
 # Names whose modules need Django's app registry: imported on first use, so that
 # `import taskmill` works while INSTALLED_APPS is still being loaded.
 _LAZY = {
     "cancel": "operations",
+    "cron": "schedules",
     "enqueue_many": "operations",
     "history": "operations",
     "logs": "output",
+    "periodic": "schedules",
     "progress": "output",
+    "purge": "operations",
 }
 
 

@@ -28,6 +28,23 @@ def check_settings(
 
 
 @checks.register()
+def check_schedules(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Report a schedule (decorated or in TASKMILL['SCHEDULE']) that a worker couldn't run."""
+    from .schedules import registry, specs_problems
+
+    try:
+        schedule_setting = get_settings().SCHEDULE
+    except ConfigurationError:
+        return []  # check_settings reports it
+    return [
+        checks.Error(problem, id="taskmill.E030")
+        for problem in specs_problems(registry, schedule_setting)
+    ]
+
+
+@checks.register()
 def check_databases(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:

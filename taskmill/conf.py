@@ -23,6 +23,7 @@ class TaskmillSettings:
     POLL_INTERVAL: float = 1.0
     CANCEL_GRACE_SECONDS: float = 2.0
     DEFAULT_RESULT_TTL: float = timedelta(days=7).total_seconds()
+    FAILED_RESULT_TTL: float | None = None
     LOG_CAP_BYTES: int = 4 * 1024 * 1024
     MAX_ARGUMENT_BYTES: int = 1024 * 1024
     SCHEDULE: dict[str, Any] | None = None
@@ -35,10 +36,14 @@ _KINDS: Final[dict[str, tuple[type, ...]]] = {
     "POLL_INTERVAL": (int, float),
     "CANCEL_GRACE_SECONDS": (int, float),
     "DEFAULT_RESULT_TTL": (int, float, timedelta),
+    "FAILED_RESULT_TTL": (int, float, timedelta, type(None)),
     "LOG_CAP_BYTES": (int,),
     "MAX_ARGUMENT_BYTES": (int,),
     "SCHEDULE": (dict,),
 }
+
+
+DURATION_KEYS: Final = frozenset({"DEFAULT_RESULT_TTL", "FAILED_RESULT_TTL"})
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -49,7 +54,7 @@ def _check_kind(key: str, value: object) -> None:
     kinds = _KINDS[key]
     # bool is an int subclass; a True where a number belongs is a mistake.
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        allowed = " or ".join(kind.__name__ for kind in kinds)
+        allowed = " or ".join("None" if kind is type(None) else kind.__name__ for kind in kinds)
         raise ConfigurationError(
             f"{SETTING_NAME}[{key!r}] must be {allowed}, not {type(value).__name__} ({value!r})."
         )
@@ -77,7 +82,8 @@ def build_settings(raw: object) -> TaskmillSettings:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         _check_kind(key, value)
-        values[key] = _seconds(value) if key == "DEFAULT_RESULT_TTL" else value
+        is_duration = key in DURATION_KEYS and value is not None
+        values[key] = _seconds(value) if is_duration else value
     built = TaskmillSettings(**values)
     _check_ranges(built)
     return built
@@ -92,6 +98,13 @@ def _check_ranges(built: TaskmillSettings) -> None:
     for key in ("LOG_CAP_BYTES", "MAX_ARGUMENT_BYTES"):
         if getattr(built, key) < 1024:
             raise ConfigurationError(f"{SETTING_NAME}[{key!r}] must be at least 1024 bytes.")
+    if built.FAILED_RESULT_TTL is not None and built.FAILED_RESULT_TTL <= 0:
+        raise ConfigurationError(f"{SETTING_NAME}['FAILED_RESULT_TTL'] must be greater than 0.")
+    if built.SCHEDULE is not None:
+        # Imported here: conf is imported before the task machinery.
+        from .schedules import specs_from_setting
+
+        specs_from_setting(built.SCHEDULE)
     # Two missed heartbeats must still fit inside one lease, or a slow tick kills a live worker.
     if built.HEARTBEAT_SECONDS * 2 > built.LEASE_SECONDS:
         raise ConfigurationError(

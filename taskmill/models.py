@@ -84,6 +84,13 @@ class TaskRecord(models.Model):
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
+    # A periodic or cron run: which schedule and which due time. Unique together (NULLs never
+    # collide), the last line of defence that makes each due time enqueued once. Unlike
+    # unique_key, never cleared.
+    schedule = models.ForeignKey(
+        "Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    scheduled_for = models.DateTimeField(null=True, blank=True)
 
     objects = TaskRecordQuerySet.as_manager()
 
@@ -108,6 +115,11 @@ class TaskRecord(models.Model):
                 fields=["content_type", "object_id", "-enqueued_at"], name="taskmill_object_idx"
             ),
             models.Index(fields=["task_path", "-enqueued_at"], name="taskmill_path_idx"),
+        ]
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(
+                fields=["schedule", "scheduled_for"], name="taskmill_schedule_run_unique"
+            )
         ]
         permissions = (
             ("cancel_task", "Can cancel tasks"),
@@ -205,7 +217,11 @@ class CatchUp(models.TextChoices):
 
 
 class Schedule(models.Model):
-    """A periodic or cron schedule that enqueues a task at each due time."""
+    """A periodic or cron schedule that enqueues a task at each due time.
+
+    Rows are synced from code and the SCHEDULE setting at worker start; the leader advances
+    last_due_at/next_due_at.
+    """
 
     name = models.CharField(max_length=200, unique=True)
     backend = models.CharField(max_length=100, default="default")
@@ -221,15 +237,38 @@ class Schedule(models.Model):
     # as the enqueue, which makes each due time run once whatever the number of leaders.
     last_due_at = models.DateTimeField(null=True, blank=True)
     next_due_at = models.DateTimeField(null=True, blank=True)
+    # False once the schedule is no longer declared in code or settings (it is then disabled).
     in_code = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = "schedule"
+        indexes: ClassVar[list[Any]] = [
+            models.Index(fields=["backend", "enabled", "next_due_at"], name="taskmill_due_idx")
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class Leadership(models.Model):
+    """Which worker leads a backend (runs its scheduler and pruner) and until when.
+
+    Taken and renewed with a compare-and-set on the database's clock (queue/leader.py).
+    """
+
+    name = models.CharField(max_length=100, primary_key=True)
+    worker_id = models.CharField(max_length=64)
+    # Incremented each time another worker takes over: the fence between terms.
+    term = models.PositiveBigIntegerField(default=1)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "leadership"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.worker_id} (term {self.term})"
 
 
 class Worker(models.Model):

@@ -1,9 +1,11 @@
-"""Operator actions (cancel, history, enqueue_many): the one path used by the Python API, the
-command line and the admin."""
+"""Operator actions (cancel, history, enqueue_many, purge, schedules): the one path used by the
+Python API, the command line and the admin."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import Model
@@ -12,9 +14,14 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 
 from .backend import Call, DatabaseBackend
 from .ids import parse_task_id
-from .models import TaskRecord, TaskRecordQuerySet
+from .models import Schedule, TaskRecord, TaskRecordQuerySet
 from .queue import get_queue
+from .queue.clock import read_database_now
+from .queue.pruning import Selection, count_by_state, delete_batches
 from .routers import queue_databases
+from .scheduler import timing_of
+from .states import FINISHED_STATES, State
+from .task import resolve_task
 
 
 def enqueue_many(task: Task[..., Any], calls: Iterable[Call]) -> list[TaskResult[..., Any]]:
@@ -63,3 +70,78 @@ def cancel(result: str | TaskResult[..., Any]) -> bool:
             if outcome is not None:
                 return outcome
     raise TaskResultDoesNotExist(result_id)
+
+
+def purge(
+    *,
+    older_than: timedelta | None = None,
+    states: Collection[str] | None = None,
+    dry_run: bool = False,
+) -> dict[str, int]:
+    """Delete finished tasks, in batches; return how many by state (or would, with dry_run).
+
+    By default, the tasks past their result_ttl (what workers prune); with older_than, those
+    finished longer ago than that. states narrows to some of succeeded, failed, cancelled.
+    Raise ValueError for a state that isn't a finished one or a negative older_than.
+    """
+    chosen = _finished_states(states)
+    if older_than is not None and older_than < timedelta(0):
+        raise ValueError(f"older_than must be 0 or more, not {older_than}.")
+    totals: Counter[str] = Counter()
+    for database in queue_databases():
+        finished_before = None
+        if older_than is not None:
+            finished_before = read_database_now(database) - older_than
+        selection = Selection(finished_before=finished_before, states=chosen)
+        if dry_run:
+            totals.update(count_by_state(database, selection))
+        else:
+            totals.update(delete_batches(database, selection)[0])
+    return dict(totals)
+
+
+def _finished_states(states: Collection[str] | None) -> frozenset[State]:
+    if states is None:
+        return FINISHED_STATES
+    allowed = sorted(FINISHED_STATES)
+    wrong = sorted(set(states) - set(allowed))
+    if wrong or not states:
+        raise ValueError(
+            f"Can't purge tasks in state(s) {', '.join(wrong) or '(none given)'}; "
+            f"choose among {', '.join(allowed)}."
+        )
+    return frozenset(State(state) for state in states)
+
+
+def set_schedules_enabled(names: Iterable[str], enabled: bool) -> int:
+    """Enable or disable schedules by name; return how many changed.
+
+    An enabled schedule starts again from its next due time after now: the time it was off is
+    not caught up.
+    """
+    changed = 0
+    for database in queue_databases():
+        now = read_database_now(database)
+        rows = Schedule.objects.using(database).filter(name__in=list(names), enabled=not enabled)
+        for schedule in rows:
+            schedule.enabled = enabled
+            fields = ["enabled", "updated_at"]
+            if enabled:
+                schedule.next_due_at = timing_of(schedule).first_due(now)
+                fields.append("next_due_at")
+            schedule.save(using=database, update_fields=fields)
+            changed += 1
+    return changed
+
+
+def run_schedule_now(name: str) -> TaskResult[..., Any]:
+    """Enqueue a schedule's task now, with its arguments, outside its due times.
+
+    Raise Schedule.DoesNotExist for an unknown name.
+    """
+    for database in queue_databases():
+        schedule = Schedule.objects.using(database).filter(name=name).first()
+        if schedule is not None:
+            task = resolve_task(schedule.task_path)
+            return task.enqueue(*schedule.args, **schedule.kwargs)
+    raise Schedule.DoesNotExist(f"No schedule named {name!r}.")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, Task, TaskResult
 
+from .conf import get_settings
 from .models import TaskRecord
 from .results import to_task_result
 from .routers import queue_databases
+from .scheduler import Scheduler, missed_after
+from .schedules import declared_specs
 from .worker.setup import build_options
 from .worker.supervisor import Supervisor
 
@@ -62,3 +66,36 @@ def assert_enqueued(
             f"kwargs={kwargs!r}, expected{wanted or ' at least once'}; enqueued calls: {seen}"
         )
     return [to_task_result(record) for record in found]
+
+
+def _scheduler(backend: str) -> Scheduler:
+    options = build_options(
+        backend_alias=backend,
+        queues=None,
+        concurrency=1,
+        max_tasks_per_child=None,
+        burst=True,
+        grace=0.0,
+        pool="solo",
+    )
+    return Scheduler(
+        backend_alias=backend,
+        database_alias=options.database_alias,
+        missed_after=missed_after(get_settings()),
+    )
+
+
+def sync_schedules(
+    *, now: datetime | None = None, backend: str = DEFAULT_TASK_BACKEND_ALIAS
+) -> None:
+    """Sync the Schedule rows from the declared schedules, as a worker does when it starts at
+    `now` (default: the database's clock)."""
+    _scheduler(backend).sync(declared_specs(get_settings().SCHEDULE), now=now)
+
+
+def enqueue_due_schedules(
+    *, now: datetime | None = None, backend: str = DEFAULT_TASK_BACKEND_ALIAS
+) -> int:
+    """Enqueue what the schedules have due at `now` (default: the database's clock), as the
+    leading worker does; return how many runs were enqueued."""
+    return _scheduler(backend).enqueue_due(now).enqueued

@@ -24,6 +24,7 @@ from ..exceptions import WorkerLost
 from ..models import LogChunk, TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..results import StoredError, cancelled_error
+from ..retention import seconds_to_keep
 from ..states import ACTIVE_STATES, State, is_finished
 from .clock import DatabaseNow
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
@@ -213,7 +214,8 @@ class Queue(ABC):
                 finished_at=now,
                 return_value=transition.return_value,
                 unique_key=None,
-                expires_at=now + timedelta(seconds=lease.result_ttl),
+                expires_at=now
+                + timedelta(seconds=seconds_to_keep(lease.result_ttl, transition.state)),
             )
         else:
             changes["run_after"] = transition.run_after

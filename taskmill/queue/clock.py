@@ -1,10 +1,12 @@
 """The database's clock as an ORM expression: leases and due times are compared in SQL against
 it, so a worker host with a wrong clock can't rescue a live task or run one early."""
 
+from datetime import datetime
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import DateTimeField, Func
+from django.db.models.sql import Query
 from django.db.models.sql.compiler import SQLCompiler
 
 
@@ -35,3 +37,12 @@ class DatabaseNow(Func):
             template="STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f', 'now')",
             **extra,
         )
+
+
+def read_database_now(database_alias: str) -> datetime:
+    """Return the database server's current time (aware, UTC)."""
+    query = Query(None)
+    query.add_annotation(DatabaseNow(), "now")
+    row = next(iter(query.get_compiler(using=database_alias).results_iter()))
+    now: datetime = row[0]
+    return now

@@ -13,6 +13,7 @@ from django.utils import timezone
 from ..dependencies import CANCELS_ON_FAILURE, RUNS_ANYWAY, dependency_failed_error, initial_state
 from ..models import TaskDependency, TaskRecord
 from ..results import StoredError
+from ..retention import seconds_to_keep
 from ..states import FINISHED_STATES, State
 from .lease import Lease
 
@@ -77,7 +78,8 @@ class DependencyGraph:
         """
         record.state = state
         record.finished_at = timezone.now()
-        record.expires_at = record.finished_at + timedelta(seconds=Lease.of(record).result_ttl)
+        keep = seconds_to_keep(Lease.of(record).result_ttl, state)
+        record.expires_at = record.finished_at + timedelta(seconds=keep)
         record.errors = [*record.errors, error]
         record.unique_key = None
         record.lease_owner = None

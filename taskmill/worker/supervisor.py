@@ -30,7 +30,9 @@ from ..queue import get_queue
 from ..queue.base import Queue
 from ..queue.errors import translate
 from ..queue.lease import ClaimRequest, Lease
+from ..schedules import declared_specs
 from .capture import OutputCollector
+from .maintenance import Maintenance
 from .pool import ChildExited, ForkPool, OutcomeReceived, Pool, ProgressReceived, SoloPool
 from .sleeper import Sleeper, Wake
 
@@ -136,6 +138,8 @@ class Supervisor:
         self.stop_deadline: float | None = None
         self.reconnect_delay = RECONNECT_MIN
         self.drained = False
+        # Scheduler and pruner, when this worker leads; a burst run only drains the queue.
+        self.maintenance = None if self.options.burst else Maintenance.for_worker(self)
 
     # -- Lifecycle --------------------------------------------------------------------------
 
@@ -167,6 +171,8 @@ class Supervisor:
                 concurrency=self.options.concurrency,
             )
         )
+        if self.maintenance is not None:
+            self.maintenance.start(declared_specs(self.settings.SCHEDULE))
         self.pool.start()
         logger.info(
             "worker started worker_id=%s queues=%s concurrency=%s pool=%s",
@@ -207,6 +213,7 @@ class Supervisor:
             self._heartbeat_if_due(now)
             self._check_cancel_requests_if_due(now)
             self._rescue_if_due(now)
+            self._maintain_if_due(now)
             self.reconnect_delay = RECONNECT_MIN
             self.consecutive_errors = 0
         except (DatabaseError, InterfaceError) as error:
@@ -482,6 +489,10 @@ class Supervisor:
         self.queue.rescue_expired()
         self.queue.forget_dead_workers(DEAD_WORKER_ROWS_AFTER)
 
+    def _maintain_if_due(self, now: float) -> None:
+        if self.maintenance is not None and not self.stop_requested:
+            self.maintenance.run_once(now)
+
     # -- Waiting, errors, shutdown ------------------------------------------------------------
 
     def _wait_for_work(self) -> None:
@@ -497,6 +508,8 @@ class Supervisor:
     def _time_to_next_step(self) -> float:
         now = time.monotonic()
         until = min(self.next_heartbeat_at, self.next_rescue_at)
+        if self.maintenance is not None:
+            until = min(until, self.maintenance.next_step_at)
         # With every slot busy and enough in hand, the next claim waits for a child to report,
         # not for a timer.
         if self._claim_room():
@@ -550,6 +563,8 @@ class Supervisor:
                 self._release(task_id)
         try:
             self._write_pending()
+            if self.maintenance is not None:
+                self.maintenance.stop()
             self.queue.deregister_worker(self.worker_id)
         except (DatabaseError, InterfaceError) as error:
             logger.error("could not release tasks at shutdown; the rescuer will: %s", error)

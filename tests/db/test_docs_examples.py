@@ -43,6 +43,7 @@ from django.utils.module_loading import import_string
 
 from taskmill.backend import DatabaseBackend, backend_problems
 from taskmill.conf import build_settings
+from taskmill.schedules import registry
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 PAGES: Final = sorted(
@@ -173,8 +174,10 @@ def _compile(page: Path, step: Step) -> types.CodeType:
 def page_modules() -> Iterator[dict[str, types.ModuleType]]:
     """Collect the modules a page defines; remove them from sys.modules afterwards."""
     made: dict[str, types.ModuleType] = {}
+    # Schedules a page declares with @periodic/@cron are forgotten with its modules.
     try:
-        yield made
+        with registry.isolated():
+            yield made
     finally:
         for name in made:
             sys.modules.pop(name, None)
