@@ -117,6 +117,8 @@ TEMPLATES = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+# For the web servers the autostart tests start (the test client's host is always allowed).
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 SECRET_KEY = "taskmill-tests-not-a-secret"  # noqa: S105 - test settings only
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -119,6 +119,7 @@ class Keeper:
         self.holding = False
         self.migrated = False
         self.warned_unmigrated = False
+        self.announced_standby = False
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.restart_delay = RESTART_MIN
@@ -217,6 +218,14 @@ class Keeper:
             self.next_migration_check_at = now
         else:
             self.next_lock_at = now + self._standby_interval
+            if not self.announced_standby:
+                self.announced_standby = True
+                logger.info(
+                    "taskmill autostart: another process runs the worker for database %r; "
+                    "standing by pid=%s",
+                    self.plan.database_alias,
+                    os.getpid(),
+                )
 
     def _check_migrated_if_due(self, now: float) -> None:
         if not self.holding or self.migrated or now < self.next_migration_check_at:
