@@ -276,3 +276,18 @@ def test_management_commands__do_not_autostart() -> None:
 
     assert shown.stdout.strip().splitlines()[-1] == "None"
     assert "autostart" not in shown.stderr
+
+
+def test_worker__with_a_parent_pid_that_is_not_its_parent_exits_at_once() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "django", "taskmill", "worker", "--parent-pid=1"],
+        cwd=REPO_ROOT,
+        env=server_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert finished.returncode == 1
+    assert "the process that started this worker (pid 1) is gone; exiting" in finished.stderr
