@@ -98,6 +98,9 @@ class Keeper:
         apps.ready_event.wait()
         try:
             self.plan = build_plan(self.settings)
+            self.lock = get_queue(self.plan.database_alias).open_session_lock(
+                LOCK_NAME, idle_timeout=self.settings.LEASE_SECONDS * 2
+            )
         except (CommandError, ConfigurationError) as error:
             logger.error("taskmill autostart: no worker started: %s", error)
             return
@@ -131,11 +134,7 @@ class Keeper:
     def _hold_lock_if_due(self, now: float) -> None:
         if now < self.next_lock_at:
             return
-        assert self.plan is not None  # noqa: S101 - set before the loop
-        if self.lock is None:
-            self.lock = get_queue(self.plan.database_alias).open_session_lock(
-                LOCK_NAME, idle_timeout=self.settings.LEASE_SECONDS * 2
-            )
+        assert self.plan is not None and self.lock is not None  # noqa: S101 - set by run()
         if self.holding:
             self.next_lock_at = now + self.settings.HEARTBEAT_SECONDS
             if not self.lock.is_held():
