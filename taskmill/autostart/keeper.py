@@ -134,7 +134,8 @@ class Keeper:
     def _hold_lock_if_due(self, now: float) -> None:
         if now < self.next_lock_at:
             return
-        assert self.plan is not None and self.lock is not None  # noqa: S101 - set by run()
+        assert self.plan is not None  # noqa: S101 - set by run()
+        assert self.lock is not None  # noqa: S101 - set by run()
         if self.holding:
             self.next_lock_at = now + self.settings.HEARTBEAT_SECONDS
             if not self.lock.is_held():

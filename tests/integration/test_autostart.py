@@ -178,14 +178,17 @@ def test_gunicorn__three_workers_run_one_worker_and_a_standby_takes_over(
     )
     first = wait_for_one_worker(server, wait_until)
     assert server.output().count("this process runs the worker") == 1
+    wait_until(lambda: worker_pids_in_database() == [first.pid], timeout=START_TIMEOUT)
     wait_until(server.answers, timeout=START_TIMEOUT)
     wait_until_succeeded([server.get(f"/enqueue/g{n}/") for n in range(6)], wait_until)
 
     os.kill(first.ppid, signal.SIGKILL)  # the gunicorn worker holding the lock
 
     second = wait_for_one_worker(server, wait_until, other_than=first.pid)
-    assert not is_alive(first.pid)
     assert second.ppid != first.ppid
+    # The orphaned worker got SIGTERM from the kernel and may still be handing tasks back.
+    wait_until(lambda: not is_alive(first.pid), timeout=STOP_TIMEOUT)
+    wait_until(lambda: worker_pids_in_database() == [second.pid], timeout=START_TIMEOUT)
     wait_until_succeeded([server.get("/enqueue/after-takeover/")], wait_until)
 
 
