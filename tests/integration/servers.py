@@ -48,8 +48,9 @@ def server_command(kind: str, port: int, *extra: str) -> list[str]:
     if kind == "gunicorn":
         return [
             *(sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"),
-            # Workers notice a killed arbiter within timeout / 2.
-            *("--timeout", "4", *extra, "django.core.wsgi:get_wsgi_application()"),
+            # Workers notice a killed arbiter within timeout / 2; shorter would let the arbiter
+            # kill workers still setting Django up on a busy machine.
+            *("--timeout", "10", *extra, "django.core.wsgi:get_wsgi_application()"),
         ]
     if kind == "uvicorn":
         return [
