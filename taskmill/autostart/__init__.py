@@ -10,6 +10,7 @@ import sys
 
 from ..conf import get_settings
 from ..exceptions import ConfigurationError
+from . import checks  # noqa: F401 - registers the autostart system check
 from .detection import is_web_server
 from .keeper import Keeper, current_keeper, start
 

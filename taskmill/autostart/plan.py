@@ -6,7 +6,8 @@ import sys
 from dataclasses import dataclass
 from typing import Final
 
-from django.tasks import DEFAULT_TASK_BACKEND_ALIAS
+from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
+from django.tasks.exceptions import InvalidTaskBackend
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 
 from ..conf import TaskmillSettings
@@ -50,6 +51,7 @@ def build_plan(settings: TaskmillSettings) -> Plan:
             "DJANGO_SETTINGS_MODULE is not set (settings.configure()?), so the worker process "
             "can't load these settings; run `manage.py taskmill worker` yourself instead."
         )
+    _check_queues(settings)
     options = build_options(
         backend_alias=DEFAULT_TASK_BACKEND_ALIAS,
         queues=settings.AUTOSTART_QUEUES,
@@ -65,6 +67,34 @@ def build_plan(settings: TaskmillSettings) -> Plan:
         queue_names=options.queue_names,
         concurrency=options.concurrency,
     )
+
+
+def _check_queues(settings: TaskmillSettings) -> None:
+    """Raise ConfigurationError, in the settings' words, for what --queues would refuse."""
+    from ..backend import DatabaseBackend
+
+    where = f"TASKS[{DEFAULT_TASK_BACKEND_ALIAS!r}]"
+    try:
+        backend = task_backends[DEFAULT_TASK_BACKEND_ALIAS]
+    except InvalidTaskBackend as error:
+        raise ConfigurationError(f"autostart serves {where}: {error}") from error
+    if not isinstance(backend, DatabaseBackend):
+        raise ConfigurationError(
+            f"autostart serves {where}, which uses {type(backend).__name__}, not Taskmill's "
+            "DatabaseBackend."
+        )
+    known = sorted(backend.queues)
+    if not known and not settings.AUTOSTART_QUEUES:
+        raise ConfigurationError(
+            f"{where}['QUEUES'] is empty (any queue name is allowed), so autostart can't tell "
+            "which queues to serve: set TASKMILL['AUTOSTART_QUEUES']."
+        )
+    unknown = [name for name in settings.AUTOSTART_QUEUES or () if known and name not in known]
+    if unknown:
+        raise ConfigurationError(
+            f"TASKMILL['AUTOSTART_QUEUES'] names unknown queue(s) {', '.join(unknown)}; "
+            f"{where}['QUEUES'] allows: {', '.join(known)}."
+        )
 
 
 def worker_environment() -> dict[str, str]:
