@@ -1,4 +1,5 @@
-"""The Django app: wires checks and receivers, and imports every app's tasks module."""
+"""The Django app: wires checks and receivers, imports every app's tasks module, and in a web
+server process with AUTOSTART, starts the worker's keeper."""
 
 from django.apps import AppConfig
 from django.core.signals import setting_changed
@@ -18,3 +19,7 @@ class TaskmillConfig(AppConfig):
         # Workers resolve tasks by path, but schedules declared with @periodic/@cron exist
         # only once their module is imported.
         autodiscover_modules("tasks")
+        # Last: the web server's worker (TASKMILL["AUTOSTART"]); does nothing elsewhere.
+        from .autostart import start_if_web_server
+
+        start_if_web_server()

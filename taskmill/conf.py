@@ -18,6 +18,8 @@ SETTING_NAME: Final = "TASKMILL"
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskmillSettings:
     AUTOSTART: bool = False
+    AUTOSTART_QUEUES: tuple[str, ...] | None = None
+    AUTOSTART_CONCURRENCY: int = 2
     LEASE_SECONDS: float = 30.0
     HEARTBEAT_SECONDS: float = 5.0
     POLL_INTERVAL: float = 1.0
@@ -31,6 +33,8 @@ class TaskmillSettings:
 
 _KINDS: Final[dict[str, tuple[type, ...]]] = {
     "AUTOSTART": (bool,),
+    "AUTOSTART_QUEUES": (list, tuple),
+    "AUTOSTART_CONCURRENCY": (int,),
     "LEASE_SECONDS": (int, float),
     "HEARTBEAT_SECONDS": (int, float),
     "POLL_INTERVAL": (int, float),
@@ -81,12 +85,26 @@ def build_settings(raw: object) -> TaskmillSettings:
         )
     values: dict[str, Any] = {}
     for key, value in raw.items():
+        if key == "AUTOSTART_QUEUES" and value is None:
+            continue  # None, the default: every queue of the backend
         _check_kind(key, value)
         is_duration = key in DURATION_KEYS and value is not None
         values[key] = _seconds(value) if is_duration else value
+    if "AUTOSTART_QUEUES" in values:
+        values["AUTOSTART_QUEUES"] = _queue_names(values["AUTOSTART_QUEUES"])
     built = TaskmillSettings(**values)
     _check_ranges(built)
     return built
+
+
+def _queue_names(value: list[object] | tuple[object, ...]) -> tuple[str, ...]:
+    bad = [name for name in value if not isinstance(name, str) or not name]
+    if bad or not value:
+        raise ConfigurationError(
+            f"{SETTING_NAME}['AUTOSTART_QUEUES'] must be a non-empty list of queue names, or "
+            f"None for all of the backend's queues; got {list(value)!r}."
+        )
+    return tuple(str(name) for name in value)
 
 
 def _check_ranges(built: TaskmillSettings) -> None:
@@ -95,6 +113,8 @@ def _check_ranges(built: TaskmillSettings) -> None:
             raise ConfigurationError(f"{SETTING_NAME}[{key!r}] must be greater than 0.")
     if built.CANCEL_GRACE_SECONDS < 0:
         raise ConfigurationError(f"{SETTING_NAME}['CANCEL_GRACE_SECONDS'] must be >= 0.")
+    if built.AUTOSTART_CONCURRENCY < 1:
+        raise ConfigurationError(f"{SETTING_NAME}['AUTOSTART_CONCURRENCY'] must be at least 1.")
     for key in ("LOG_CAP_BYTES", "MAX_ARGUMENT_BYTES"):
         if getattr(built, key) < 1024:
             raise ConfigurationError(f"{SETTING_NAME}[{key!r}] must be at least 1024 bytes.")

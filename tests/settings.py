@@ -119,6 +119,8 @@ TEMPLATES = [
 ROOT_URLCONF = "tests.urls"
 # A fast hasher: the admin tests log users in, and the default one costs ~0.5 s a user.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# For the web servers the autostart tests start (the test client's host is always allowed).
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 SECRET_KEY = "taskmill-tests-not-a-secret"  # noqa: S105 - test settings only
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -74,6 +74,10 @@ TASKS = {
     },
 }
 
+# `runserver` (or any WSGI/ASGI server) starts a worker beside it: migrate and runserver is
+# all the example needs. See docs/how-to/embedded-worker.md.
+TASKMILL = {"AUTOSTART": True}
+
 # Tasks send their e-mail to the worker's output.
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = "shop@example.com"

@@ -60,11 +60,16 @@ def _add_worker_arguments(parser: CommandParser) -> None:
         default="fork",
         help="solo runs tasks in this process, one at a time (for debugging)",
     )
+    # Set by autostart for the worker it starts: stop when that process (the server) dies.
+    parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def _worker(command: BaseCommand, options: dict[str, Any]) -> None:
+    from taskmill.worker.parent import stop_with_parent
     from taskmill.worker.setup import build_options, logging_for, require_migrated, run_worker
 
+    if options["parent_pid"] is not None:
+        stop_with_parent(options["parent_pid"])
     worker_options = build_options(
         backend_alias=options["backend"],
         queues=options["queues"],

@@ -29,6 +29,7 @@ from ..states import ACTIVE_STATES, State, is_finished
 from .clock import DatabaseNow
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .lease import ClaimRequest, Lease
+from .session_lock import SessionLock
 from .waiter import Waiter
 
 logger = logging.getLogger(__name__)
@@ -373,6 +374,15 @@ class Queue(ABC):
     def open_waiter(self) -> Waiter:
         """Return what the worker sleeps on between claims (dialects push or poll)."""
         return Waiter()
+
+    @abstractmethod
+    def open_session_lock(self, name: str, *, idle_timeout: float) -> SessionLock:
+        """Return an unheld lock named `name`, one per database.
+
+        Its holder must call is_held() more often than every idle_timeout seconds: a session
+        silent for longer may be closed by the server, so a host that vanished without
+        closing its connection frees the lock after about that long.
+        """
 
     def close_connections(self) -> None:
         """Drop the worker's connection so the next query reconnects (after a failure)."""

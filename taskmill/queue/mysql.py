@@ -9,22 +9,35 @@ Quirks handled:
   session's time zone. A queue database with its own DATABASES TIME_ZONE is not supported.
 - No partial indexes: indexes.PartialIndex falls back to full indexes led by the state column.
 - No push notifications: workers poll with a short adaptive interval.
+- Session locks are GET_LOCK() named locks on a connection of their own. Their names are
+  server-wide, so the database's name is part of them (hashed: at most 64 characters); a
+  short session wait_timeout makes the server end the session of a holder whose host
+  vanished.
 """
 
+import contextlib
+import hashlib
 from datetime import timedelta
+from typing import Any
 
-from django.db import transaction
+import MySQLdb
+from django.db import DatabaseError, transaction
 from django.db.models import F, Func, JSONField, Value
 from django.db.models.functions import Coalesce
 
+from ..exceptions import DatabaseUnavailable
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
 from .clock import DatabaseNow
 from .lease import ClaimRequest
+from .session_lock import SessionLock
 
 
 class MySQLQueue(Queue):
+    def open_session_lock(self, name: str, *, idle_timeout: float) -> SessionLock:
+        return NamedLock(self, name, idle_timeout)
+
     def _claim(self, request: ClaimRequest) -> list[TaskRecord]:
         manager = TaskRecord.objects.using(self.database_alias)
         with transaction.atomic(using=self.database_alias):
@@ -58,3 +71,62 @@ class MySQLQueue(Queue):
         if not ids:
             return []
         return list(manager.filter(id__in=ids))
+
+
+class NamedLock(SessionLock):
+    """GET_LOCK on a connection of its own; closing the connection releases it."""
+
+    def __init__(self, queue: MySQLQueue, name: str, idle_timeout: float) -> None:
+        self.queue = queue
+        database = str(queue.connection.settings_dict["NAME"])
+        digest = hashlib.sha256(f"{database}\0{name}".encode()).hexdigest()
+        self.name = f"taskmill:{digest[:48]}"
+        self.idle_timeout = max(1, int(idle_timeout))
+        self.connection: Any = None
+
+    def _query(self, connection: Any, sql: str, params: list[object]) -> Any:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return row[0] if row else None
+
+    def try_acquire(self) -> bool:
+        if self.connection is not None:
+            return True
+        wrapper = self.queue.connection
+        try:
+            connection = wrapper.get_new_connection(wrapper.get_connection_params())
+            connection.autocommit(True)
+            self._query(connection, "SET SESSION wait_timeout = %s", [self.idle_timeout])
+            acquired = self._query(connection, "SELECT GET_LOCK(%s, 0)", [self.name])
+        except (DatabaseError, MySQLdb.Error) as error:
+            raise DatabaseUnavailable(f"can't take the session lock: {error}") from error
+        if acquired != 1:
+            connection.close()
+            return False
+        self.connection = connection
+        return True
+
+    def is_held(self) -> bool:
+        if self.connection is None:
+            return False
+        try:
+            owner = self._query(
+                self.connection, "SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", [self.name]
+            )
+        except MySQLdb.Error:
+            owner = None
+        if owner != 1:
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self.connection is not None:
+            # An error here means the session is already gone, and the lock with it.
+            with contextlib.suppress(MySQLdb.Error):
+                self.connection.close()
+            self.connection = None

@@ -11,8 +11,13 @@ Quirks handled:
   so LISTEN only makes pickup faster, never correct.
 - Whether a task is due and when a lease ends use CLOCK_TIMESTAMP(), the database's clock,
   not NOW() (the transaction's start) nor any worker host's clock.
+- Session locks are session-level advisory locks (scoped to the database by PostgreSQL) on a
+  connection of their own; idle_session_timeout makes the server end the session of a
+  holder whose host vanished. They need a real session: not behind PgBouncer in
+  transaction mode.
 """
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from functools import cached_property
@@ -25,6 +30,7 @@ from ..models import TaskRecord
 from ..states import State
 from .base import Queue
 from .lease import ClaimRequest
+from .session_lock import SessionLock
 from .waiter import Waiter
 
 logger = logging.getLogger(__name__)
@@ -91,6 +97,9 @@ class PostgresQueue(Queue):
         except psycopg.Error as error:
             raise DatabaseUnavailable(f"can't open the LISTEN connection: {error}") from error
 
+    def open_session_lock(self, name: str, *, idle_timeout: float) -> SessionLock:
+        return AdvisoryLock(self, name, idle_timeout)
+
 
 class ListenWaiter(Waiter):
     """Wakes on NOTIFY, over a connection of its own kept in autocommit."""
@@ -114,3 +123,50 @@ class ListenWaiter(Waiter):
 
     def close(self) -> None:
         self.connection.close()
+
+
+class AdvisoryLock(SessionLock):
+    """pg_try_advisory_lock on a connection of its own; closing the connection releases it."""
+
+    def __init__(self, queue: PostgresQueue, name: str, idle_timeout: float) -> None:
+        self.queue = queue
+        digest = hashlib.blake2b(f"taskmill:{name}".encode(), digest_size=8).digest()
+        self.key = int.from_bytes(digest, "big", signed=True)
+        self.idle_timeout_ms = max(1000, int(idle_timeout * 1000))
+        self.connection: psycopg.Connection[Any] | None = None
+
+    def try_acquire(self) -> bool:
+        if self.connection is not None:
+            return True
+        wrapper = self.queue.connection
+        try:
+            connection = wrapper.get_new_connection(wrapper.get_connection_params())
+            connection.autocommit = True
+            connection.execute(
+                "SELECT set_config('idle_session_timeout', %s, false)", [str(self.idle_timeout_ms)]
+            )
+            row = connection.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()
+        except psycopg.Error as error:
+            raise DatabaseUnavailable(f"can't take the session lock: {error}") from error
+        if row is None or not row[0]:
+            # Standing by costs no connection: the next try opens a new one.
+            connection.close()
+            return False
+        self.connection = connection
+        return True
+
+    def is_held(self) -> bool:
+        if self.connection is None:
+            return False
+        try:
+            self.connection.execute("SELECT 1")
+        except psycopg.Error:
+            # The session ended (server restart, idle timeout, killed): the lock went with it.
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None

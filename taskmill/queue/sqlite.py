@@ -12,8 +12,12 @@ Quirks handled:
   worker switches the file to WAL. A waiting worker watches the WAL file for commits
   instead of querying, so idle polling costs a stat() call.
 - Needs SQLite 3.35+ (RETURNING) and its JSON functions.
+- Session locks are flock()s on a file beside the database file: every process using a
+  SQLite file is on its host, and the kernel frees the lock when its holder dies, at once.
+  A database in memory has no file, and no worker process can share it anyway.
 """
 
+import fcntl
 import json
 import os
 from datetime import timedelta
@@ -22,10 +26,12 @@ from typing import Final
 
 from django.utils import timezone
 
+from ..exceptions import ConfigurationError
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
 from .lease import ClaimRequest
+from .session_lock import SessionLock
 from .waiter import Waiter
 
 WAL_CHECK_INTERVAL: Final = 0.025
@@ -86,6 +92,15 @@ class SQLiteQueue(Queue):
     def open_waiter(self) -> Waiter:
         return WalWaiter(str(self.connection.settings_dict["NAME"]) + "-wal")
 
+    def open_session_lock(self, name: str, *, idle_timeout: float) -> SessionLock:
+        database = str(self.connection.settings_dict["NAME"])
+        if database == ":memory:" or "mode=memory" in database:
+            raise ConfigurationError(
+                f"Database {self.database_alias!r} is an in-memory SQLite database; other "
+                "processes can't share it. Use a database file."
+            )
+        return FileLock(f"{database}-taskmill-{name}.lock")
+
 
 class WalWaiter(Waiter):
     """Notices commits by other processes through the WAL file's size and time."""
@@ -113,3 +128,32 @@ class WalWaiter(Waiter):
         changed = seen != self.last_seen
         self.last_seen = seen
         return changed
+
+
+class FileLock(SessionLock):
+    """An exclusive flock on a file; closing the file (or dying) releases it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        if self.fd is not None:
+            return True
+        # Never unlinked: deleting a lock file races with a process opening it.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def is_held(self) -> bool:
+        return self.fd is not None
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

@@ -97,15 +97,20 @@ def logging_for(verbosity: int) -> Iterator[None]:
             logger.removeHandler(handler)
 
 
+def missing_migrations(database_alias: str) -> list[str]:
+    """Return the names of Taskmill's migrations not yet applied to this database."""
+    executor = MigrationExecutor(connections[database_alias])
+    targets = [node for node in executor.loader.graph.leaf_nodes() if node[0] == "taskmill"]
+    plan = executor.migration_plan(targets)
+    return [migration.name for migration, _ in plan if migration.app_label == "taskmill"]
+
+
 def require_migrated(database_alias: str) -> None:
     """Raise CommandError if Taskmill's tables in this database lack a migration.
 
     A worker on an unmigrated database would otherwise fail on every query, for ever.
     """
-    executor = MigrationExecutor(connections[database_alias])
-    targets = [node for node in executor.loader.graph.leaf_nodes() if node[0] == "taskmill"]
-    plan = executor.migration_plan(targets)
-    missing = [migration.name for migration, _ in plan if migration.app_label == "taskmill"]
+    missing = missing_migrations(database_alias)
     if missing:
         raise CommandError(
             f"Taskmill's tables in database {database_alias!r} are not up to date (missing "

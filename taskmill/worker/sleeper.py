@@ -1,5 +1,9 @@
 """Where the supervisor waits between steps: its children's pipes, the pipe signal handlers
-write to, and the queue's waiter (LISTEN on PostgreSQL, the WAL file on SQLite)."""
+write to, and the queue's waiter (LISTEN on PostgreSQL, the WAL file on SQLite).
+
+SIGUSR1 means "work may be there" (sent by the autostart process after an enqueue commits):
+it wakes the sleep as news, on every database.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from multiprocessing.connection import Connection, wait
+from typing import Final
 
 from ..exceptions import QueueError
 from ..queue.base import Queue
 from ..queue.waiter import Waiter
 
 logger = logging.getLogger("taskmill.worker")
+
+WAKE_SIGNAL: Final = signal.SIGUSR1
 
 
 class Wake(StrEnum):
@@ -62,8 +69,8 @@ class Sleeper:
                 events = selector.select(min(remaining, step) if step else remaining)
                 ready = {key.fileobj for key, _ in events}
                 if self.wakeup_read is not None and self.wakeup_read in ready:
-                    self._drain_wakeup()
-                    return Wake.SIGNAL
+                    received = self._drain_wakeup()
+                    return Wake.SIGNAL if received - {WAKE_SIGNAL} else Wake.NEWS
                 if (step or waiter_fd in ready) and self._waiter_has_news():
                     return Wake.NEWS
                 if ready - {waiter_fd}:
@@ -71,11 +78,14 @@ class Sleeper:
         return Wake.TIMEOUT
 
     def sleep_until_signal(self, seconds: float) -> None:
-        """Wait, waking early only for a signal (the reconnect backoff)."""
+        """Wait, waking early only for a signal other than a wake-up (the reconnect backoff)."""
         if self.wakeup_read is None:
             time.sleep(seconds)
-        elif wait([self.wakeup_read], timeout=seconds):
-            self._drain_wakeup()
+            return
+        end = time.monotonic() + seconds
+        while (remaining := end - time.monotonic()) > 0:
+            if wait([self.wakeup_read], timeout=remaining) and self._drain_wakeup() - {WAKE_SIGNAL}:
+                return
 
     def _waiter_has_news(self) -> bool:
         if self.waiter is None:
@@ -88,13 +98,16 @@ class Sleeper:
             self.close_waiter()
             return True
 
-    def _drain_wakeup(self) -> None:
+    def _drain_wakeup(self) -> set[int]:
+        """Empty the wake-up pipe; return the numbers of the signals that arrived."""
         assert self.wakeup_read is not None  # noqa: S101 - callers checked
         with contextlib.suppress(BlockingIOError):
-            os.read(self.wakeup_read, 512)
+            return set(os.read(self.wakeup_read, 512))
+        return set()
 
     def install_signal_handlers(self, on_stop: Callable[[], None]) -> Callable[[], None]:
-        """Route SIGTERM/SIGINT to on_stop and wake sleep() through a pipe.
+        """Route SIGTERM/SIGINT to on_stop and wake sleep() through a pipe, for them and for
+        WAKE_SIGNAL (news).
 
         Return a function that puts the previous handlers back.
         """
@@ -107,6 +120,8 @@ class Sleeper:
             signum: signal.signal(signum, lambda s, f: on_stop())
             for signum in (signal.SIGTERM, signal.SIGINT)
         }
+        # The handler does nothing: the byte set_wakeup_fd writes for the signal is the news.
+        previous[WAKE_SIGNAL] = signal.signal(WAKE_SIGNAL, lambda s, f: None)
 
         def restore() -> None:
             for signum, handler in previous.items():

@@ -174,3 +174,54 @@ def test_get_settings__reads_the_django_setting_and_follows_overrides() -> None:
 def test_get_settings__bad_override_raises_when_read() -> None:
     with override_settings(TASKMILL={"NOPE": 1}), pytest.raises(ConfigurationError, match="NOPE"):
         get_settings()
+
+
+def test_build_settings__autostart_defaults() -> None:
+    built = build_settings(None)
+
+    assert built.AUTOSTART_QUEUES is None
+    assert built.AUTOSTART_CONCURRENCY == 2
+
+
+def test_build_settings__autostart_queues_and_concurrency_are_kept() -> None:
+    built = build_settings({"AUTOSTART_QUEUES": ["default", "low"], "AUTOSTART_CONCURRENCY": 4})
+
+    assert built.AUTOSTART_QUEUES == ("default", "low")
+    assert built.AUTOSTART_CONCURRENCY == 4
+
+
+def test_build_settings__autostart_queues_none_means_every_queue() -> None:
+    assert build_settings({"AUTOSTART_QUEUES": None}).AUTOSTART_QUEUES is None
+
+
+@pytest.mark.parametrize("value", [[], [""], ["default", 3]])
+def test_build_settings__autostart_queues_must_name_queues(value: list[object]) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build_settings({"AUTOSTART_QUEUES": value})
+
+    assert str(caught.value) == (
+        "TASKMILL['AUTOSTART_QUEUES'] must be a non-empty list of queue names, or None for all "
+        f"of the backend's queues; got {value!r}."
+    )
+
+
+def test_build_settings__autostart_queues_as_one_string_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"must be list or tuple, not str \('default'\)"):
+        build_settings({"AUTOSTART_QUEUES": "default"})
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "TASKMILL['AUTOSTART_CONCURRENCY'] must be at least 1."),
+        (True, "TASKMILL['AUTOSTART_CONCURRENCY'] must be int, not bool (True)."),
+        (2.0, "TASKMILL['AUTOSTART_CONCURRENCY'] must be int, not float (2.0)."),
+    ],
+)
+def test_build_settings__autostart_concurrency_is_a_positive_int(
+    value: object, message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build_settings({"AUTOSTART_CONCURRENCY": value})
+
+    assert str(caught.value) == message
