@@ -1,8 +1,9 @@
-"""URLs for the test project: the admin, so admin tests can use the test client."""
+"""URLs for the test project: the admin, and the dashboard mounted as a project would."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("taskmill/", include("taskmill.dashboard.urls")),
 ]

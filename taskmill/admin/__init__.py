@@ -1,5 +1,5 @@
 """Taskmill's admin: one module per model family, registered when Django autodiscovers admin."""
 
-from . import schedules, tasks
+from . import dashboard, schedules, tasks
 
-__all__ = ["schedules", "tasks"]
+__all__ = ["dashboard", "schedules", "tasks"]
