@@ -7,13 +7,18 @@ from .exceptions import Retry
 from .task import task
 
 if TYPE_CHECKING:
-    from .operations import cancel, enqueue_many, history
+    from .operations import cancel, enqueue_many, history, retry
 
-__all__ = ["Retry", "cancel", "enqueue_many", "history", "task"]
+__all__ = ["Retry", "cancel", "enqueue_many", "history", "retry", "task"]
 
 # Names whose modules need Django's app registry: imported on first use, so that
 # `import taskmill` works while INSTALLED_APPS is still being loaded.
-_LAZY = {"cancel": "operations", "enqueue_many": "operations", "history": "operations"}
+_LAZY = {
+    "cancel": "operations",
+    "enqueue_many": "operations",
+    "history": "operations",
+    "retry": "operations",
+}
 
 
 def __getattr__(name: str) -> Any:

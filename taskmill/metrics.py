@@ -101,7 +101,9 @@ def _finished_counters(counter_family: Any) -> Iterator[Any]:
         labels=["queue"],
     )
     failed = counter_family(
-        "taskmill_tasks_failed", "Failed tasks still kept in the table, per queue.", labels=["queue"]
+        "taskmill_tasks_failed",
+        "Failed tasks still kept in the table, per queue.",
+        labels=["queue"],
     )
     totals: dict[str, dict[str, int]] = {}
     for using in queue_databases():
@@ -149,7 +151,8 @@ def _duration_histogram(histogram_family: Any, now: datetime) -> Any:
             .annotate(**aggregates)
             .order_by()
         )
-        for row in rows:
+        row: dict[str, Any]
+        for row in rows:  # type: ignore[assignment]  # values() then annotate(**dict): untyped keys
             counts = [row[f"le{i}"] for i in range(len(DURATION_BUCKETS))] + [row["n"]]
             previous = merged.get(row["queue_name"], [0] * len(counts))
             merged[row["queue_name"]] = [a + b for a, b in zip(previous, counts, strict=True)]

@@ -18,7 +18,7 @@ def duration_text(value: timedelta | None) -> str:
         return "-" + duration_text(-value)
     if seconds < 10:
         return f"{seconds:.1f}s"
-    parts = []
+    parts: list[str] = []
     remaining = int(seconds)
     for unit, size in _UNITS:
         amount, remaining = divmod(remaining, size)

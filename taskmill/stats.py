@@ -149,9 +149,7 @@ def _add_active(
 
 def finished_recently(using: str, since: datetime) -> TaskRecordQuerySet:
     """Tasks that finished since `since`: a range of the (state, finished_at) index."""
-    return TaskRecord.objects.using(using).filter(
-        state__in=FINISHED_STATES, finished_at__gte=since
-    )
+    return TaskRecord.objects.using(using).filter(state__in=FINISHED_STATES, finished_at__gte=since)
 
 
 def _add_finished(
@@ -243,9 +241,9 @@ def find_tasks(wanted: TaskFilter) -> list[TaskRecord]:
     found: list[TaskRecord] = []
     order = _order_for(wanted)
     for using in queue_databases():
-        found.extend(_filtered(TaskRecord.objects.using(using), wanted).order_by(*order)[
-            : wanted.limit
-        ])
+        found.extend(
+            _filtered(TaskRecord.objects.using(using), wanted).order_by(*order)[: wanted.limit]
+        )
     found.sort(key=lambda record: record.id, reverse=True)
     return found[: wanted.limit]
 

@@ -1,8 +1,12 @@
 """The subcommands of `manage.py taskmill`, one module per area; the command only dispatches."""
 
-from . import tasks, worker
+from . import inspect, tasks, worker
 from .base import Subcommand
 
-SUBCOMMANDS: dict[str, Subcommand] = {**worker.SUBCOMMANDS, **tasks.SUBCOMMANDS}
+SUBCOMMANDS: dict[str, Subcommand] = {
+    **worker.SUBCOMMANDS,
+    **tasks.SUBCOMMANDS,
+    **inspect.SUBCOMMANDS,
+}
 
 __all__ = ["SUBCOMMANDS", "Subcommand"]

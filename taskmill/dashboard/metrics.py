@@ -26,7 +26,9 @@ def _allowed(request: HttpRequest) -> bool:
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text exposition of queue depth, running, counters, durations, workers."""
     if not _allowed(request):
-        response = HttpResponse("Forbidden: log in as staff or send the metrics token.\n", status=403)
+        response = HttpResponse(
+            "Forbidden: log in as staff or send the metrics token.\n", status=403
+        )
         response["Content-Type"] = "text/plain; charset=utf-8"
         if get_settings().METRICS_TOKEN is not None:
             response["WWW-Authenticate"] = 'Bearer realm="taskmill metrics"'
