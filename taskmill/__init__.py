@@ -7,9 +7,9 @@ from .exceptions import Retry
 from .task import task
 
 if TYPE_CHECKING:
-    from .operations import cancel, enqueue_many, history, retry
+    from .operations import cancel, enqueue_many, history, retry_task
 
-__all__ = ["Retry", "cancel", "enqueue_many", "history", "retry", "task"]
+__all__ = ["Retry", "cancel", "enqueue_many", "history", "retry_task", "task"]
 
 # Names whose modules need Django's app registry: imported on first use, so that
 # `import taskmill` works while INSTALLED_APPS is still being loaded.
@@ -17,7 +17,7 @@ _LAZY = {
     "cancel": "operations",
     "enqueue_many": "operations",
     "history": "operations",
-    "retry": "operations",
+    "retry_task": "operations",
 }
 
 

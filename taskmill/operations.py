@@ -73,7 +73,7 @@ def cancel(result: str | TaskResult[..., Any]) -> bool:
     raise TaskResultDoesNotExist(result_id)
 
 
-def retry(result: str | TaskResult[..., Any]) -> TaskResult[..., Any]:
+def retry_task(result: str | TaskResult[..., Any]) -> TaskResult[..., Any]:
     """Enqueue a failed or cancelled task again, as a new result whose retry_of is the old one.
 
     The new task has the old one's arguments and options and no dependencies; the old result

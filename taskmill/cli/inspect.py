@@ -304,13 +304,13 @@ def _retry(command: BaseCommand, options: dict[str, Any]) -> None:
     from django.tasks.exceptions import TaskResultDoesNotExist
 
     from taskmill.exceptions import NotRetryable, TaskNotRegistered
-    from taskmill.operations import retry
+    from taskmill.operations import retry_task
 
     done: list[dict[str, str]] = []
     problems: list[str] = []
     for result_id in options["ids"]:
         try:
-            new = retry(result_id)
+            new = retry_task(result_id)
         except TaskResultDoesNotExist:
             problems.append(f"{result_id}: no task result with this id")
         except (NotRetryable, TaskNotRegistered) as error:

@@ -174,3 +174,12 @@ def test_get_settings__reads_the_django_setting_and_follows_overrides() -> None:
 def test_get_settings__bad_override_raises_when_read() -> None:
     with override_settings(TASKMILL={"NOPE": 1}), pytest.raises(ConfigurationError, match="NOPE"):
         get_settings()
+
+
+def test_metrics_token__a_string_of_16_characters_or_more() -> None:
+    assert build_settings({"METRICS_TOKEN": "x" * 16}).METRICS_TOKEN == "x" * 16
+    assert build_settings({}).METRICS_TOKEN is None
+    with pytest.raises(ConfigurationError, match="METRICS_TOKEN'\\] must be at least 16"):
+        build_settings({"METRICS_TOKEN": "short"})
+    with pytest.raises(ConfigurationError, match="METRICS_TOKEN"):
+        build_settings({"METRICS_TOKEN": 1234567890123456789})
