@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from io import StringIO
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -135,7 +136,7 @@ def test_show_follow__finished_task_prints_once_and_returns() -> None:
 
 def test_follow_progress__redraws_each_change_until_the_task_finishes() -> None:
     record = task_rows.running(progress={"done": 0, "total": 3, "message": "start"})
-    steps = iter(
+    steps: Iterator[dict[str, Any]] = iter(
         [
             {"progress": {"done": 1, "total": 3, "message": "one"}},
             {"progress": {"done": 1, "total": 3, "message": "one"}},

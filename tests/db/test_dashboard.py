@@ -15,13 +15,14 @@ from tests.testapp import tasks
 pytestmark = pytest.mark.django_db
 
 URL = "/taskmill/"
+PASSWORD = "pw"  # noqa: S105 - a test user
 ADMIN_URL = "/admin/taskmill/dashboard/"
 
 
 @pytest.fixture
 def staff_client(client: Client) -> Client:
     """A client logged in as staff without any permission."""
-    user = User.objects.create_user("staff", password="pw", is_staff=True)
+    user = User.objects.create_user("staff", password=PASSWORD, is_staff=True)
     client.force_login(user)
     return client
 
@@ -48,7 +49,7 @@ def test_staff_with_view_permission__sees_the_dashboard(staff_client: Client) ->
 
 
 def test_non_staff_with_permission__redirected(client: Client) -> None:
-    user = User.objects.create_user("plain", password="pw")
+    user = User.objects.create_user("plain", password=PASSWORD)
     user.user_permissions.add(Permission.objects.get(codename="view_taskrecord"))
     client.force_login(user)
     assert client.get(URL).status_code == 302
@@ -116,6 +117,6 @@ def test_task_ids__link_to_the_task_admin_when_it_is_installed(admin_client: Cli
     except NoReverseMatch:
         url = None
     if url is None:
-        assert f"<a href" not in page.split('id="taskmill-running"')[1].split("</section>")[0]
+        assert "<a href" not in page.split('id="taskmill-running"')[1].split("</section>")[0]
     else:
         assert f'href="{url}"' in page

@@ -19,7 +19,8 @@ from tests.testapp import tasks
 pytestmark = pytest.mark.django_db
 
 URL = "/taskmill/metrics/"
-TOKEN = "a-metrics-token-long-enough"
+PASSWORD = "pw"  # noqa: S105 - a test user
+TOKEN = "a-metrics-token-long-enough"  # noqa: S105 - a test token
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -69,7 +70,7 @@ def test_metrics__anonymous_forbidden(client: Client) -> None:
 
 
 def test_metrics__staff_without_permission_forbidden(client: Client) -> None:
-    client.force_login(User.objects.create_user("staff", password="pw", is_staff=True))
+    client.force_login(User.objects.create_user("staff", password=PASSWORD, is_staff=True))
     assert client.get(URL).status_code == 403
 
 

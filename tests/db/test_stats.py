@@ -80,9 +80,9 @@ def test_running_and_failures__newest_failures_first_and_limited() -> None:
 
     overview = stats.overview()
 
-    assert [r.progress["done"] for r in overview.running] == [5]
+    assert [(r.progress or {})["done"] for r in overview.running] == [5]
     assert len(overview.failures) == stats.FAILURES_LIMIT
-    finished = [r.finished_at for r in overview.failures]
+    finished = [r.finished_at for r in overview.failures if r.finished_at is not None]
     assert finished == sorted(finished, reverse=True)
 
 

@@ -31,5 +31,5 @@ def test_bar_chart__negative_values_draw_as_zero() -> None:
 @pytest.mark.parametrize("count", [1, 60, 1000])
 def test_bar_chart__bars_stay_inside_the_width(count: int) -> None:
     chart = bar_chart([(str(i), i) for i in range(count)], width=600)
-    assert all(0 <= bar.x and bar.x + bar.width <= 600.01 for bar in chart.bars)
+    assert all(bar.x >= 0 and bar.x + bar.width <= 600.01 for bar in chart.bars)
     assert all(bar.width > 0 for bar in chart.bars)
