@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from io import StringIO
 from collections.abc import Iterator
+from io import StringIO
 from typing import Any
 
 import pytest
