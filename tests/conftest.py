@@ -22,7 +22,7 @@ from tests.waiting import wait_until as _wait_until
 
 TESTS_DIR = Path(__file__).resolve().parent
 VENDORS = ("postgresql", "mysql", "sqlite")
-FOLDER_MARKERS = {"db": "db", "integration": "integration"}
+FOLDER_MARKERS = {"db": "db", "integration": "integration", "browser": "browser"}
 PROBE_TIMEOUT = 3
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 

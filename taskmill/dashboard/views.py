@@ -23,6 +23,7 @@ from .charts import BarChart, bar_chart
 
 VIEW_PERMISSION: Final = "taskmill.view_taskrecord"
 REFRESH_SECONDS: Final = 5
+REFRESH_RANGE: Final = range(1, 3601)
 
 type View = Callable[[HttpRequest], HttpResponse]
 
@@ -145,7 +146,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context.update(
         admin.site.each_context(request),
         title="Taskmill dashboard",
-        refresh_seconds=REFRESH_SECONDS,
+        refresh_seconds=_refresh_seconds(request),
         refresh_url=f"{request.path}?panels=1",
     )
     return TemplateResponse(request, "taskmill/dashboard/index.html", context)
+
+
+def _refresh_seconds(request: HttpRequest) -> int:
+    """`?refresh=N` sets the refresh interval (1 to 3600 seconds); the default is 5."""
+    given = request.GET.get("refresh", "")
+    if given.isdigit() and int(given) in REFRESH_RANGE:
+        return int(given)
+    return REFRESH_SECONDS

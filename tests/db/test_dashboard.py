@@ -100,7 +100,7 @@ def test_admin_index__links_to_the_dashboard(admin_client: Client) -> None:
     assert ADMIN_URL in page
     response = admin_client.get(ADMIN_URL)
     assert response.status_code == 200
-    assert 'id="taskmill-dashboard"' in response.content.decode()
+    assert 'id="taskmill-panels"' in response.content.decode()
 
 
 def test_admin_index__no_link_for_staff_without_permission(staff_client: Client) -> None:
