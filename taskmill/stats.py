@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -244,7 +243,9 @@ def find_tasks(wanted: TaskFilter) -> list[TaskRecord]:
         found.extend(
             _filtered(TaskRecord.objects.using(using), wanted).order_by(*order)[: wanted.limit]
         )
-    found.sort(key=lambda record: record.id, reverse=True)
+    # Merge the databases' lists in the same order each was read in.
+    fields = [name.lstrip("-") for name in order]
+    found.sort(key=lambda record: [getattr(record, name) for name in fields], reverse=True)
     return found[: wanted.limit]
 
 
@@ -275,11 +276,3 @@ def first_id_at(moment: datetime) -> uuid.UUID:
     """The smallest UUIDv7 a task enqueued at `moment` (or later) can have."""
     unix_ms = int(moment.timestamp() * 1000)
     return uuid.UUID(int=(unix_ms & ((1 << 48) - 1)) << 80 | 0x7 << 76)
-
-
-def count_states(records: Iterable[TaskRecord]) -> dict[str, int]:
-    """Count records per state (for summaries of lists already read)."""
-    counts: dict[str, int] = defaultdict(int)
-    for record in records:
-        counts[record.state] += 1
-    return dict(counts)
