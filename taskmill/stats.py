@@ -132,7 +132,8 @@ def _add_active(
     for row in rows:
         stats = queues.setdefault(row["queue_name"], QueueStats(row["queue_name"]))
         state, n = row["state"], row["n"]
-        counts.setdefault(state, {})[stats.name] = counts.get(state, {}).get(stats.name, 0) + n
+        by_queue = counts.setdefault(state, {})
+        by_queue[stats.name] = by_queue.get(stats.name, 0) + n
         if state == State.READY:
             stats.due += row["due"]
             stats.waiting += n - row["due"]

@@ -2,8 +2,9 @@
 
 - tests/unit: pure code, no database (a unit test that asks for one fails).
 - every other folder needs the database; tests/db get the `db` marker, tests/integration
-  the `integration` marker. If the database is unreachable they are skipped with the reason,
-  or the run fails at once when CI=true.
+  the `integration` marker, tests/browser the `browser` marker (and a Chromium gate of its
+  own, in tests/browser/conftest.py). If the database is unreachable they are skipped with
+  the reason, or the run fails at once when CI=true.
 """
 
 import os

@@ -21,6 +21,7 @@ from .table import format_table
 
 if TYPE_CHECKING:
     from taskmill.models import TaskRecord
+    from taskmill.stats import Overview
 
 _SINCE: Final = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhd])$")
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -96,7 +97,11 @@ def _status(command: BaseCommand, options: dict[str, Any]) -> None:
         command.stdout.write("\n".join(lines))
 
 
-def _status_data(overview: Any, finished: dict[str, int]) -> dict[str, Any]:
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
+def _status_data(overview: Overview, finished: dict[str, int]) -> dict[str, Any]:
     now = overview.now
     return {
         "now": now,
@@ -108,9 +113,7 @@ def _status_data(overview: Any, finished: dict[str, int]) -> dict[str, Any]:
                 "blocked": q.blocked,
                 "running": q.running,
                 "oldest_due_at": q.oldest_due_at,
-                "oldest_wait_seconds": (
-                    None if q.oldest_due_at is None else q.oldest_wait(now).total_seconds()
-                ),
+                "oldest_wait_seconds": _seconds(q.oldest_wait(now)),
             }
             for q in overview.queues
         ],
