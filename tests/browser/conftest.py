@@ -27,6 +27,7 @@ ARTIFACTS: Final = REPO_ROOT / "test-artifacts"
 CHROMIUM_CANDIDATES: Final = ("chromium", "chromium-browser")
 PASSWORD: Final = "browser-test-password"  # noqa: S105 - a test user's
 TIMEOUT_MS: Final = 15_000
+ASYNC_UNSAFE: Final = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
 
 def chromium_path() -> str | None:
@@ -62,23 +63,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.skip(reason=f"browser tests: {reason}"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(django_db_setup: None) -> Iterator[Browser]:
-    """Chromium, started once the test database exists (so creating it runs outside
-    Playwright's event loop)."""
+    """Chromium for one test module, started once the test database exists.
+
+    Playwright's sync API keeps an event loop set in this thread while it runs, which makes
+    Django refuse ORM calls here; the calls tests make between page actions are plain
+    synchronous code, so they are allowed for the module's lifetime, and only then.
+    """
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls tests make
-    # between page actions (and the database teardown) are still plain synchronous code.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        # Chromium's sandbox needs user namespaces, which containers running as root lack.
-        args = ["--no-sandbox"] if os.geteuid() == 0 else []
-        launched = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=args
-        )
-        yield launched
-        launched.close()
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        with sync_playwright() as playwright:
+            # Chromium's sandbox needs user namespaces, which containers running as root lack.
+            args = ["--no-sandbox"] if os.geteuid() == 0 else []
+            launched = playwright.chromium.launch(
+                executable_path=chromium_path(), headless=True, args=args
+            )
+            yield launched
+            launched.close()
+    finally:
+        if previous is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = previous
 
 
 @dataclass(frozen=True, slots=True)
