@@ -20,7 +20,7 @@ help: ## List the targets
 	@echo "            make test ARGS='-k claim'              (extra pytest arguments)"
 	@echo "            scripts/test -k claim                  (same, venvs already built)"
 
-sysdeps: ## Install libmariadb-dev and pkg-config (Debian) if missing
+sysdeps: ## Install libmariadb-dev, pkg-config and chromium (Debian) if missing
 	@scripts/install-sysdeps
 
 venvs: .venv .venv-django60 ## Build both virtualenvs

@@ -7,7 +7,7 @@ from .exceptions import Retry
 from .task import task
 
 if TYPE_CHECKING:
-    from .operations import cancel, enqueue_many, history, purge
+    from .operations import cancel, enqueue_many, history, purge, retry_task
     from .output import logs, progress
     from .schedules import cron, periodic
 
@@ -21,6 +21,7 @@ __all__ = [
     "periodic",
     "progress",
     "purge",
+    "retry_task",
     "task",
 ]
 
@@ -35,6 +36,7 @@ _LAZY = {
     "periodic": "schedules",
     "progress": "output",
     "purge": "operations",
+    "retry_task": "operations",
 }
 
 

@@ -29,6 +29,7 @@ class TaskmillSettings:
     LOG_CAP_BYTES: int = 4 * 1024 * 1024
     MAX_ARGUMENT_BYTES: int = 1024 * 1024
     SCHEDULE: dict[str, Any] | None = None
+    METRICS_TOKEN: str | None = None
 
 
 _KINDS: Final[dict[str, tuple[type, ...]]] = {
@@ -44,6 +45,7 @@ _KINDS: Final[dict[str, tuple[type, ...]]] = {
     "LOG_CAP_BYTES": (int,),
     "MAX_ARGUMENT_BYTES": (int,),
     "SCHEDULE": (dict,),
+    "METRICS_TOKEN": (str, type(None)),
 }
 
 
@@ -130,6 +132,12 @@ def _check_ranges(built: TaskmillSettings) -> None:
         raise ConfigurationError(
             f"{SETTING_NAME}['HEARTBEAT_SECONDS'] ({built.HEARTBEAT_SECONDS}) must be at most "
             f"half of LEASE_SECONDS ({built.LEASE_SECONDS})."
+        )
+    # A short token is guessable; scrapers send it on every request, so length costs nothing.
+    if built.METRICS_TOKEN is not None and len(built.METRICS_TOKEN) < 16:
+        raise ConfigurationError(
+            f"{SETTING_NAME}['METRICS_TOKEN'] must be at least 16 characters; generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe())'`."
         )
 
 

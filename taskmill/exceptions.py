@@ -59,3 +59,7 @@ class DependencyFailed(TaskCancelled):
 
 class TaskCrashed(TaskmillError):
     """The process running the task died (a segfault, os._exit, or the out-of-memory killer)."""
+
+
+class NotRetryable(TaskmillError, ValueError):
+    """Only a failed or cancelled task can be retried by hand."""

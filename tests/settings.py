@@ -89,6 +89,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # The browser tests' live server serves the admin's CSS, so screenshots look as in use.
+    "django.contrib.staticfiles",
     "taskmill",
     "tests.testapp",
 ]
@@ -117,6 +119,7 @@ TEMPLATES = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "static/"
 # A fast hasher: the admin tests log users in, and the default one costs ~0.5 s a user.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # For the web servers the autostart tests start (the test client's host is always allowed).

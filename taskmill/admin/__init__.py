@@ -3,7 +3,7 @@
 TaskHistoryInline and TaskHistoryMixin put an object's task history on its own admin page.
 """
 
-from . import schedules, tasks
+from . import dashboard, schedules, tasks
 from .history import TaskHistoryInline, TaskHistoryMixin
 
-__all__ = ["TaskHistoryInline", "TaskHistoryMixin", "schedules", "tasks"]
+__all__ = ["TaskHistoryInline", "TaskHistoryMixin", "dashboard", "schedules", "tasks"]

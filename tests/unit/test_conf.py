@@ -225,3 +225,12 @@ def test_build_settings__autostart_concurrency_is_a_positive_int(
         build_settings({"AUTOSTART_CONCURRENCY": value})
 
     assert str(caught.value) == message
+
+
+def test_metrics_token__a_string_of_16_characters_or_more() -> None:
+    assert build_settings({"METRICS_TOKEN": "x" * 16}).METRICS_TOKEN == "x" * 16
+    assert build_settings({}).METRICS_TOKEN is None
+    with pytest.raises(ConfigurationError, match="METRICS_TOKEN'\\] must be at least 16"):
+        build_settings({"METRICS_TOKEN": "short"})
+    with pytest.raises(ConfigurationError, match="METRICS_TOKEN"):
+        build_settings({"METRICS_TOKEN": 1234567890123456789})

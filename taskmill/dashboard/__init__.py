@@ -1,0 +1,1 @@
+"""The staff dashboard: server-rendered pages over taskmill.stats, charts as inline SVG."""
