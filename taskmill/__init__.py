@@ -8,12 +8,19 @@ from .task import task
 
 if TYPE_CHECKING:
     from .operations import cancel, enqueue_many, history
+    from .output import logs, progress
 
-__all__ = ["Retry", "cancel", "enqueue_many", "history", "task"]
+__all__ = ["Retry", "cancel", "enqueue_many", "history", "logs", "progress", "task"]
 
 # Names whose modules need Django's app registry: imported on first use, so that
 # `import taskmill` works while INSTALLED_APPS is still being loaded.
-_LAZY = {"cancel": "operations", "enqueue_many": "operations", "history": "operations"}
+_LAZY = {
+    "cancel": "operations",
+    "enqueue_many": "operations",
+    "history": "operations",
+    "logs": "output",
+    "progress": "output",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -134,3 +134,8 @@ class TaskmillContext(TaskContext):  # type: ignore[misc,type-arg]
                 .exists()
             )
         return bool(self._cancel_seen["cancelled"])
+
+    @property
+    def saw_cancel(self) -> bool:
+        """Whether is_cancelled() returned True during this attempt."""
+        return STOP.cooperative and (STOP.requested or bool(self._cancel_seen["cancelled"]))

@@ -3,7 +3,8 @@
 Models hold data; the worker's logic lives in queue/ and worker/. Querysets only read.
 """
 
-from typing import Any, ClassVar
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -12,7 +13,12 @@ from django.db.models import Q
 
 from .ids import new_task_id
 from .queue.indexes import PartialIndex
-from .states import ACTIVE_STATES, FINISHED_STATES, State
+from .states import ACTIVE_STATES, FINISHED_STATES, State, to_django_status
+
+if TYPE_CHECKING:
+    from django.tasks import TaskResultStatus
+
+    from .output import LogLine, Progress
 
 
 class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
@@ -110,6 +116,33 @@ class TaskRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_path} [{self.state}] {self.id}"
+
+    # Read-only conveniences for rows from taskmill.history() and the admin; the queue's
+    # logic never uses them.
+
+    @property
+    def status(self) -> "TaskResultStatus":
+        """Django's status for this row (blocked and ready are both READY)."""
+        return to_django_status(self.state)
+
+    @property
+    def duration(self) -> timedelta | None:
+        """Time from the first start to the end; None until the task has started and ended."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def get_progress(self) -> "Progress | None":
+        """Return the progress stored on this row, or None if the task reported none."""
+        from .output import Progress
+
+        return Progress.from_stored(self.progress)
+
+    def logs(self) -> "list[LogLine]":
+        """Return the task's captured output as lines, read now from this row's database."""
+        from .output import LogReader
+
+        return LogReader.of(self).read_all()
 
 
 class TaskDependency(models.Model):

@@ -117,6 +117,8 @@ TEMPLATES = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+# A fast hasher: the admin tests log users in, and the default one costs ~0.5 s a user.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECRET_KEY = "taskmill-tests-not-a-secret"  # noqa: S105 - test settings only
 USE_TZ = True
 TIME_ZONE = "UTC"

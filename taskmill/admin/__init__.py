@@ -1,5 +1,9 @@
-"""Taskmill's admin: one module per model family, registered when Django autodiscovers admin."""
+"""Taskmill's admin: one module per model family, registered when Django autodiscovers admin.
+
+TaskHistoryInline and TaskHistoryMixin put an object's task history on its own admin page.
+"""
 
 from . import schedules, tasks
+from .history import TaskHistoryInline, TaskHistoryMixin
 
-__all__ = ["schedules", "tasks"]
+__all__ = ["TaskHistoryInline", "TaskHistoryMixin", "schedules", "tasks"]

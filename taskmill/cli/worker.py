@@ -36,6 +36,13 @@ def _add_worker_arguments(parser: CommandParser) -> None:
         help="replace a child after it ran this many tasks",
     )
     parser.add_argument(
+        "--prefetch",
+        type=int,
+        default=None,
+        help="tasks claimed ahead while the queue is busy, so a free child never waits for "
+        "the database; 0 turns it off (default: the concurrency)",
+    )
+    parser.add_argument(
         "--backend",
         default=DEFAULT_TASK_BACKEND_ALIAS,
         help="alias in settings.TASKS (default: %(default)s)",
@@ -66,6 +73,7 @@ def _worker(command: BaseCommand, options: dict[str, Any]) -> None:
         burst=options["burst"],
         grace=options["grace"],
         pool=options["pool"],
+        prefetch=options["prefetch"],
     )
     require_migrated(worker_options.database_alias)
     with logging_for(options["verbosity"]):

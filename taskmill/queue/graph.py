@@ -10,10 +10,10 @@ from typing import Final
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
-from ..dependencies import dependency_failed_error, initial_state
+from ..dependencies import CANCELS_ON_FAILURE, RUNS_ANYWAY, dependency_failed_error, initial_state
 from ..models import TaskDependency, TaskRecord
 from ..results import StoredError
-from ..states import State
+from ..states import FINISHED_STATES, State
 from .lease import Lease
 
 # Rows per INSERT statement in enqueue_many: large enough to amortise round trips, small
@@ -96,24 +96,41 @@ class DependencyGraph:
         self.settle(record)
 
     def settle(self, finished: TaskRecord) -> None:
-        """Release or cancel the blocked tasks waiting for a task that just finished."""
+        """Release or cancel the blocked tasks waiting for a task that just finished.
+
+        A dependant with on_dependency_failure="cancel" is cancelled when the task failed or
+        was cancelled; one with "run" waits until every dependency has finished. Each step is
+        one statement over all dependants, whatever their number of dependencies.
+        """
         manager = TaskRecord.objects.using(self.database_alias)
         waiting = manager.select_for_update().filter(
             state=State.BLOCKED, dependency_links__dependency_id=finished.id
         )
+        if finished.state != State.SUCCEEDED:
+            for dependant in list(waiting.filter(CANCELS_ON_FAILURE)):
+                # Recursion depth is the dependency chain's length, bounded by what users build.
+                self.finish_unstarted(
+                    dependant,
+                    State.CANCELLED,
+                    dependency_failed_error(finished, dependant.attempts),
+                )
+        # "run" waits for every dependency to finish, "cancel" for every one to succeed (so
+        # only a success can release it).
+        unfinished = [s for s in State if s not in FINISHED_STATES]
+        ready = list(
+            waiting.filter(RUNS_ANYWAY)
+            .exclude(dependency_links__dependency__state__in=unfinished)
+            .values_list("id", "queue_name")
+        )
         if finished.state == State.SUCCEEDED:
-            ready = waiting.exclude(
-                dependency_links__dependency__state__in=[s for s in State if s != State.SUCCEEDED]
+            not_succeeded = [s for s in State if s != State.SUCCEEDED]
+            ready += (
+                waiting.filter(CANCELS_ON_FAILURE)
+                .exclude(dependency_links__dependency__state__in=not_succeeded)
+                .values_list("id", "queue_name")
             )
-            queue_names = set(ready.values_list("queue_name", flat=True))
-            if queue_names:
-                manager.filter(
-                    id__in=list(ready.values_list("id", flat=True)), state=State.BLOCKED
-                ).update(state=State.READY)
-                self.notify(queue_names)
-            return
-        for dependant in list(waiting):
-            # Recursion depth is the dependency chain's length, bounded by what users build.
-            self.finish_unstarted(
-                dependant, State.CANCELLED, dependency_failed_error(finished, dependant.attempts)
+        if ready:
+            manager.filter(id__in=[task_id for task_id, _ in ready], state=State.BLOCKED).update(
+                state=State.READY
             )
+            self.notify({queue_name for _, queue_name in ready})

@@ -141,7 +141,8 @@ def _handle(channel: _Channel, records: RecordWriter, message: dict[str, object]
         channel.send(payload.outcome_message(task_id, outcome))
         if _terminating.is_set():
             _exit(128 + signal.SIGTERM)
-    elif kind == "finished" and record is not None:
-        announce_finished(record)
+    elif kind == "finished" and isinstance(finished := message.get("records"), list):
+        for data in finished:
+            announce_finished(payload.record_from_json(data))
     elif kind == "stop":
         _exit(0)

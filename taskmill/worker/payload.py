@@ -61,8 +61,8 @@ def run_message(record: TaskRecord) -> bytes:
     return encode({"type": "run", "record": record_to_json(record)})
 
 
-def finished_message(record: TaskRecord) -> bytes:
-    return encode({"type": "finished", "record": record_to_json(record)})
+def finished_message(records: list[TaskRecord]) -> bytes:
+    return encode({"type": "finished", "records": [record_to_json(r) for r in records]})
 
 
 def outcome_message(task_id: str, outcome: Outcome) -> bytes:

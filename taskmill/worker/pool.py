@@ -86,7 +86,7 @@ class Pool(Protocol):
     def dispatch(self, child: Child, record: TaskRecord, collector: OutputCollector) -> None: ...
     def kill(self, child: Child, reason: str, grace: float) -> None: ...
     def poll_events(self) -> list[PoolEvent]: ...
-    def announce_finished(self, record: TaskRecord) -> None: ...
+    def announce_finished(self, records: list[TaskRecord]) -> None: ...
     def enforce_kills(self, now: float) -> None: ...
     def wait_handles(self) -> list[Connection | int]: ...
     def stop(self, grace: float) -> None: ...
@@ -283,8 +283,8 @@ class ForkPool:
                 child.stopping = True
                 child.conn.send_bytes(payload.STOP_MESSAGE)
 
-    def announce_finished(self, record: TaskRecord) -> None:
-        self._finished_backlog.append(payload.finished_message(record))
+    def announce_finished(self, records: list[TaskRecord]) -> None:
+        self._finished_backlog.append(payload.finished_message(records))
         self._flush_finished_backlog()
 
     def _flush_finished_backlog(self) -> None:
@@ -384,8 +384,9 @@ class SoloPool:
         events, self._events = self._events, []
         return events
 
-    def announce_finished(self, record: TaskRecord) -> None:
-        announce_finished(record)
+    def announce_finished(self, records: list[TaskRecord]) -> None:
+        for record in records:
+            announce_finished(record)
 
     def enforce_kills(self, now: float) -> None:
         pass

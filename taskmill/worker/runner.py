@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -21,7 +21,7 @@ from django.tasks.signals import task_finished, task_started
 
 from ..codec import JSON, decode_arguments, encode_return_value
 from ..context import STOP, ProgressReport, ProgressThrottle, TaskmillContext
-from ..exceptions import Retry, TaskNotRegistered
+from ..exceptions import Retry, TaskCancelled, TaskNotRegistered
 from ..models import TaskRecord
 from ..outcomes import AttemptError, Outcome, OutcomeKind
 from ..results import task_for_record, to_task_result
@@ -52,6 +52,12 @@ def attempt_error(error: BaseException) -> AttemptError:
         exception_class_path=f"{kind.__module__}.{kind.__qualname__}",
         traceback="".join(traceback.format_exception(error)),
     )
+
+
+STOPPED_WHEN_CANCELLED: Final = Outcome(
+    kind=OutcomeKind.CANCELLED,
+    error=attempt_error(TaskCancelled("cancelled; the task saw it and stopped")),
+)
 
 
 def _failure(error: BaseException, *, retryable: bool, delay: float | None = None) -> Outcome:
@@ -145,15 +151,20 @@ def _run(record: TaskRecord, reporting: Reporting) -> Outcome:
     STOP.reset()
     throttle = ProgressThrottle(send=reporting.send_progress)
     level = int(record.options.get("log_level", logging.INFO))
+    context = _context(task, result, throttle) if task.takes_context else None
     try:
         with reporting.capture(level):
-            if task.takes_context:
-                value = task.call(_context(task, result, throttle), *args, **kwargs)
+            if context is not None:
+                value = task.call(context, *args, **kwargs)
             else:
                 value = task.call(*args, **kwargs)
     except Retry as error:
+        if context is not None and context.saw_cancel:
+            return STOPPED_WHEN_CANCELLED
         return Outcome(kind=OutcomeKind.RETRY, error=attempt_error(error), retry_delay=error.delay)
     except BaseException as error:
+        if context is not None and context.saw_cancel:
+            return STOPPED_WHEN_CANCELLED
         try:
             delay = _delay_for(task, record.attempts)
         except Exception:
@@ -162,6 +173,10 @@ def _run(record: TaskRecord, reporting: Reporting) -> Outcome:
         return _failure(error, retryable=is_retryable(error, task.retry_on), delay=delay)
     finally:
         _flush_progress(throttle, record)
+    # A task that saw it was cancelled and returned is cancelled, not a success: what it
+    # returned is what it had done so far.
+    if context is not None and context.saw_cancel:
+        return STOPPED_WHEN_CANCELLED
     try:
         return Outcome(kind=OutcomeKind.SUCCEEDED, return_value=encode_return_value(value))
     except TypeError as error:

@@ -28,6 +28,7 @@ def build_options(
     burst: bool,
     grace: float,
     pool: str,
+    prefetch: int | None = None,
 ) -> WorkerOptions:
     """Return checked worker options; raise CommandError naming a bad value and the fix."""
     try:
@@ -58,12 +59,17 @@ def build_options(
         raise CommandError(f"--max-tasks-per-child must be at least 1, not {max_tasks_per_child}.")
     if grace < 0:
         raise CommandError(f"--grace must be 0 or more seconds, not {grace}.")
+    if prefetch is not None and prefetch < 0:
+        raise CommandError(f"--prefetch must be 0 or more, not {prefetch}.")
     solo = pool == "solo"
+    slots = 1 if solo else (concurrency or os.cpu_count() or 1)
     return WorkerOptions(
         backend_alias=backend_alias,
         database_alias=backend.database_alias,
         queue_names=tuple(chosen),
-        concurrency=1 if solo else (concurrency or os.cpu_count() or 1),
+        concurrency=slots,
+        # The solo pool runs a task at the moment it is claimed: nothing to keep in hand.
+        prefetch=0 if solo else (slots if prefetch is None else prefetch),
         max_tasks_per_child=max_tasks_per_child,
         burst=burst,
         grace=grace,

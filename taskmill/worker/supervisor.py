@@ -11,13 +11,14 @@ import random
 import signal
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
 from uuid import UUID
 
-from django.db import DatabaseError, InterfaceError
+from django.db import DatabaseError, InterfaceError, transaction
 from django.utils import timezone
 
 from ..conf import get_settings
@@ -57,6 +58,7 @@ class WorkerOptions:
     burst: bool = False
     grace: float = 30.0
     solo: bool = False
+    prefetch: int = 0  # tasks claimed ahead of free slots while the queue is busy
 
 
 @dataclass(slots=True, kw_only=True)
@@ -65,7 +67,7 @@ class Running:
 
     record: TaskRecord
     lease: Lease
-    deadline: float | None  # monotonic time of its timeout
+    deadline: float | None  # monotonic time of its timeout; None also until dispatched
     output: OutputCollector
     progress: ProgressReport | None = None  # the latest report, until stored
 
@@ -83,6 +85,15 @@ def _error(kind: type[BaseException], message: str) -> AttemptError:
         exception_class_path=f"{kind.__module__}.{kind.__qualname__}",
         traceback=f"{kind.__module__}.{kind.__qualname__}: {message}\n",
     )
+
+
+CANCELLED_WHILE_RUNNING: Final = Outcome(
+    kind=OutcomeKind.CANCELLED, error=_error(TaskCancelled, "cancelled while running")
+)
+CANCELLED_BEFORE_START: Final = Outcome(
+    kind=OutcomeKind.CANCELLED,
+    error=_error(TaskCancelled, "cancelled before it started (claimed ahead by its worker)"),
+)
 
 
 def new_worker_id() -> str:
@@ -103,6 +114,9 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         self.settings = get_settings()
+        # Claimed and leased, waiting for a free child (see WorkerOptions.prefetch).
+        self.buffer: deque[Running] = deque()
+        self.queue_busy = False
         self.queue: Queue = get_queue(self.options.database_alias)
         self.pool: Pool = (
             SoloPool()
@@ -215,6 +229,9 @@ class Supervisor:
 
     def _begin_stop_if_requested(self, now: float) -> None:
         if self.stop_requested and self.stop_deadline is None:
+            # Tasks claimed ahead go back at once, for other workers to run.
+            while self.buffer:
+                self.pending.append(PendingWrite(running=self.buffer.popleft(), transition=None))
             self.stop_deadline = now + self.options.grace
             logger.info(
                 "stopping: no new tasks; %s running get %.1f s to finish",
@@ -238,6 +255,8 @@ class Supervisor:
                 )
         # Every event becomes a pending write first, so a database error loses none of them.
         self._write_pending()
+        # A child freed here takes the next task in hand at once, not after the next wake-up.
+        self._dispatch_buffered()
 
     def _settle_exit(self, event: ChildExited) -> None:
         assert event.task_id is not None  # noqa: S101 - checked by the caller
@@ -252,9 +271,7 @@ class Supervisor:
                 error=_error(TimeoutError, f"task exceeded its timeout of {limit} s"),
             )
         elif event.kill_reason == "cancel":
-            outcome = Outcome(
-                kind=OutcomeKind.CANCELLED, error=_error(TaskCancelled, "cancelled while running")
-            )
+            outcome = CANCELLED_WHILE_RUNNING
         else:
             outcome = Outcome(
                 kind=OutcomeKind.CRASHED, error=_error(TaskCrashed, _describe_exit(event.exit_code))
@@ -280,30 +297,44 @@ class Supervisor:
             self.pending.append(PendingWrite(running=running, transition=None))
 
     def _write_pending(self) -> None:
-        while self.pending:
-            write = self.pending[0]
-            running = write.running
+        """Record every decided outcome in one transaction: one commit for all, not one each."""
+        if not self.pending:
+            return
+        batch = list(self.pending)
+        for write in batch:
+            write.running.output.finish()
+        with transaction.atomic(using=self.queue.database_alias):
             # Output and progress first: a task seen finished has all of its output stored.
-            running.output.finish()
-            self._store_reports([running])
+            self._store_reports([write.running for write in batch])
+            results = [self._write(write) for write in batch]
+        finished: list[TaskRecord] = []
+        for write, changes in zip(batch, results, strict=True):
+            running = write.running
             if write.transition is None:
-                prior = running.record.worker_ids[:-1]
-                self.queue.release(running.lease, prior_worker_ids=prior)
                 logger.info("task released task_id=%s", running.lease.task_id)
             else:
-                finished = self.queue.finish(
-                    running.lease,
-                    write.transition,
-                    prior_errors=running.record.errors,
-                    now=timezone.now(),
-                )
-                self._log_outcome(running, write.transition, finished is not None)
-                if finished is not None:
+                self._log_outcome(running, write.transition, changes is not None)
+                if changes is not None:
                     self.attempts_recorded += 1
-                if finished is not None and write.transition.is_final:
-                    self.pool.announce_finished(_as_finished(running.record, finished))
-            self.pending.pop(0)
+                    if write.transition.is_final:
+                        finished.append(_as_finished(running.record, changes))
             self.running.pop(running.lease.task_id, None)
+        del self.pending[: len(batch)]
+        if finished:
+            self.pool.announce_finished(finished)
+
+    def _write(self, write: PendingWrite) -> dict[str, object] | None:
+        running = write.running
+        if write.transition is None:
+            prior = running.record.worker_ids[:-1]
+            released = self.queue.release(running.lease, prior_worker_ids=prior)
+            return {} if released else None
+        return self.queue.finish(
+            running.lease,
+            write.transition,
+            prior_errors=running.record.errors,
+            now=timezone.now(),
+        )
 
     def _log_outcome(self, running: Running, transition: Transition, recorded: bool) -> None:
         if not recorded:
@@ -340,34 +371,51 @@ class Supervisor:
         for task_id in list(self.running):
             self._kill_task(task_id, reason, grace)
 
+    def _claim_room(self) -> int:
+        if self.stop_requested:
+            return 0
+        ahead = self.options.prefetch - len(self.buffer) if self.queue_busy else 0
+        return max(0, len(self.pool.idle_children()) - len(self.buffer)) + max(0, ahead)
+
     def _claim_into_free_slots(self, now: float) -> None:
-        if self.stop_requested or now < self.next_claim_at:
+        self._dispatch_buffered()
+        if now < self.next_claim_at:
             return
-        idle = self.pool.idle_children()
-        if not idle:
+        room = self._claim_room()
+        if not room:
             return
         records = self.queue.claim(
             ClaimRequest(
                 worker_id=self.worker_id,
                 queue_names=self.options.queue_names,
-                limit=len(idle),
+                limit=room,
                 lease_seconds=self.settings.LEASE_SECONDS,
                 now=timezone.now(),
             )
         )
-        self._adapt_poll(now, claimed=len(records), asked=len(idle))
-        for child, record in zip(idle, records, strict=False):
-            timeout = record.options.get("timeout")
+        self._adapt_poll(now, claimed=len(records), asked=room)
+        # A full claim says more tasks are waiting: worth claiming ahead of free slots.
+        self.queue_busy = len(records) == room
+        for record in records:
             running = Running(
                 record=record,
                 lease=Lease.of(record),
-                # Timed from dispatch: the claim itself may have waited on a lock.
-                deadline=time.monotonic() + float(timeout) if timeout else None,
+                deadline=None,
                 output=OutputCollector(record.id, record.attempts, self.settings.LOG_CAP_BYTES),
             )
             self.running[record.id] = running
-            self.pool.dispatch(child, record, running.output)
+            self.buffer.append(running)
+        self._dispatch_buffered()
         self._reap_finished()
+
+    def _dispatch_buffered(self) -> None:
+        idle = self.pool.idle_children()
+        while idle and self.buffer:
+            running = self.buffer.popleft()
+            timeout = running.record.options.get("timeout")
+            # Timed from dispatch: the claim may have waited on a lock, the task in the buffer.
+            running.deadline = time.monotonic() + float(timeout) if timeout else None
+            self.pool.dispatch(idle.pop(0), running.record, running.output)
 
     def _adapt_poll(self, now: float, *, claimed: int, asked: int) -> None:
         if claimed:
@@ -417,7 +465,12 @@ class Supervisor:
         if not self.running or now < self.next_cancel_check_at or not self.pool.supports_kill:
             return
         for task_id in self.queue.cancel_requests(self.worker_id):
-            self._kill_task(task_id, "cancel")
+            buffered = next((r for r in self.buffer if r.lease.task_id == task_id), None)
+            if buffered is None:
+                self._kill_task(task_id, "cancel")
+                continue
+            self.buffer.remove(buffered)
+            self._settle(task_id, CANCELLED_BEFORE_START)
         self.next_cancel_check_at = now + CANCEL_CHECK_INTERVAL
 
     def _rescue_if_due(self, now: float) -> None:
@@ -444,8 +497,9 @@ class Supervisor:
     def _time_to_next_step(self) -> float:
         now = time.monotonic()
         until = min(self.next_heartbeat_at, self.next_rescue_at)
-        # With every slot busy, the next claim waits for a child to report, not for a timer.
-        if self.pool.idle_children() and not self.stop_requested:
+        # With every slot busy and enough in hand, the next claim waits for a child to report,
+        # not for a timer.
+        if self._claim_room():
             until = min(until, self.next_claim_at)
         if self.running:
             until = min(until, now + CANCEL_CHECK_INTERVAL)

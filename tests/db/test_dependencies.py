@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Final
 
 import pytest
+from django.db import transaction
 from django.tasks import TaskResult, TaskResultStatus, default_task_backend
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
+from pytest_django import DjangoAssertNumQueries
 
 import taskmill
 from taskmill.dependencies import dependency_failed_error, initial_state
 from taskmill.exceptions import DependencyFailed
 from taskmill.models import TaskDependency, TaskRecord
+from taskmill.queue import get_queue
 from taskmill.states import State
+from taskmill.testing import run_until_empty
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db
@@ -251,3 +255,173 @@ def test_dependency_failed_error__names_the_dependency_and_its_state() -> None:
     assert entry["exception_class_path"] == DEPENDENCY_FAILED
     assert f"dependency {failed.id} (tests.testapp.tasks.noop) ended failed" in entry["traceback"]
     assert entry["attempt"] == 2
+
+
+# --- on_dependency_failure="run" ----------------------------------------------------------
+
+
+def finish(result: TaskResult[..., Any], state: State) -> None:
+    """Finish a result's row by hand and settle its dependants, as a worker's finish would."""
+    set_state(result, state)
+    with transaction.atomic():
+        get_queue("default").graph.settle(record_of(result))
+
+
+def test_run_policy__a_dependency_failed_before_the_enqueue_makes_the_task_ready() -> None:
+    done, broken = tasks.noop.enqueue(), tasks.noop.enqueue()
+    set_state(done, State.SUCCEEDED)
+    set_state(broken, State.FAILED)
+
+    dependant = tasks.noop.using(depends_on=[done, broken], on_dependency_failure="run").enqueue()
+
+    record = record_of(dependant)
+    assert record.state == State.READY
+    assert record.errors == []
+    assert record.finished_at is None
+
+
+def test_run_policy__waits_while_a_dependency_is_active() -> None:
+    broken, pending = tasks.noop.enqueue(), tasks.noop.enqueue()
+    set_state(broken, State.CANCELLED)
+
+    dependant = tasks.noop.using(
+        depends_on=[broken, pending], on_dependency_failure="run"
+    ).enqueue()
+
+    assert record_of(dependant).state == State.BLOCKED
+
+
+def test_run_policy__runs_after_one_dependency_failed_and_the_other_succeeded() -> None:
+    ok, broken = tasks.noop.enqueue(), tasks.fail_value_error.enqueue()
+    dependant = tasks.add.using(depends_on=[ok, broken], on_dependency_failure="run").enqueue(2, 3)
+
+    run_until_empty()
+
+    assert record_of(broken).state == State.FAILED
+    dependant.refresh()
+    assert dependant.status == TaskResultStatus.SUCCESSFUL
+    assert dependant.return_value == 5
+    assert dependant.errors == []
+
+
+def test_run_policy__a_failing_dependency_leaves_the_task_blocked_until_the_last_finishes() -> None:
+    broken, pending = tasks.noop.enqueue(), tasks.noop.enqueue()
+    dependant = tasks.noop.using(
+        depends_on=[broken, pending], on_dependency_failure="run"
+    ).enqueue()
+
+    finish(broken, State.FAILED)
+    assert record_of(dependant).state == State.BLOCKED
+
+    finish(pending, State.CANCELLED)
+    assert record_of(dependant).state == State.READY
+
+
+def test_run_policy__cancelling_a_dependency_does_not_cancel_the_task() -> None:
+    dependency = tasks.noop.enqueue()
+    dependant = tasks.noop.using(depends_on=[dependency], on_dependency_failure="run").enqueue()
+
+    taskmill.cancel(dependency)
+
+    record = record_of(dependant)
+    assert record.state == State.READY
+    assert record.errors == []
+
+
+def test_mixed_policies__one_failure_cancels_one_dependant_and_releases_the_other() -> None:
+    dependency = tasks.noop.enqueue()
+    cancelled = tasks.noop.using(depends_on=[dependency]).enqueue()
+    runs = tasks.noop.using(depends_on=[dependency], on_dependency_failure="run").enqueue()
+    downstream = tasks.noop.using(depends_on=[cancelled], on_dependency_failure="run").enqueue()
+
+    finish(dependency, State.FAILED)
+
+    assert record_of(cancelled).state == State.CANCELLED
+    assert record_of(runs).state == State.READY
+    # The chain goes on past a cancelled dependant: its own "run" dependant is released.
+    assert record_of(downstream).state == State.READY
+
+
+def test_mixed_policies__success_releases_both() -> None:
+    dependency = tasks.noop.enqueue()
+    default = tasks.noop.using(depends_on=[dependency]).enqueue()
+    runs = tasks.noop.using(depends_on=[dependency], on_dependency_failure="run").enqueue()
+
+    finish(dependency, State.SUCCEEDED)
+
+    assert [record_of(r).state for r in (default, runs)] == [State.READY, State.READY]
+
+
+def test_cancel_policy__rows_stored_without_the_option_are_cancelled() -> None:
+    dependency = tasks.noop.enqueue()
+    dependant = tasks.noop.using(depends_on=[dependency]).enqueue()
+    record = record_of(dependant)
+    del record.options["on_dependency_failure"]
+    record.save(update_fields=["options"])
+
+    finish(dependency, State.FAILED)
+
+    assert record_of(dependant).state == State.CANCELLED
+
+
+# --- fan-in ---------------------------------------------------------------------------------
+
+FAN_IN: Final = 300
+
+
+@pytest.mark.parametrize("policy", ["cancel", "run"])
+def test_fan_in__the_last_of_300_dependencies_releases_the_task_in_a_few_queries(
+    policy: str, django_assert_max_num_queries: DjangoAssertNumQueries
+) -> None:
+    dependencies = taskmill.enqueue_many(tasks.noop, [((), {})] * FAN_IN)
+    with django_assert_max_num_queries(12):
+        dependant = tasks.noop.using(
+            depends_on=dependencies, on_dependency_failure=policy
+        ).enqueue()
+    assert len(dependency_ids_of(dependant)) == FAN_IN
+    *first, last = dependencies
+    TaskRecord.objects.filter(id__in=[r.id for r in first]).update(
+        state=State.SUCCEEDED, finished_at=timezone.now()
+    )
+
+    set_state(last, State.SUCCEEDED)
+    # Counted with the savepoint and, on PostgreSQL, the NOTIFY: flat in the fan-in width.
+    with django_assert_max_num_queries(10), transaction.atomic():
+        get_queue("default").graph.settle(record_of(last))
+
+    assert record_of(dependant).state == State.READY
+
+
+def test_fan_in__run_policy_with_one_failure_among_300_runs_after_the_last() -> None:
+    dependencies = taskmill.enqueue_many(tasks.noop, [((), {})] * FAN_IN)
+    dependant = tasks.noop.using(depends_on=dependencies, on_dependency_failure="run").enqueue()
+    broken, *middle, last = dependencies
+    TaskRecord.objects.filter(id__in=[r.id for r in middle]).update(
+        state=State.SUCCEEDED, finished_at=timezone.now()
+    )
+
+    finish(broken, State.FAILED)
+    assert record_of(dependant).state == State.BLOCKED
+    finish(last, State.SUCCEEDED)
+
+    assert record_of(dependant).state == State.READY
+
+
+def test_fan_in__300_dependencies_finished_before_the_enqueue_count() -> None:
+    dependencies = taskmill.enqueue_many(tasks.noop, [((), {})] * FAN_IN)
+    TaskRecord.objects.filter(id__in=[r.id for r in dependencies]).update(
+        state=State.SUCCEEDED, finished_at=timezone.now()
+    )
+
+    dependant = tasks.noop.using(depends_on=dependencies).enqueue()
+
+    assert record_of(dependant).state == State.READY
+
+
+def test_initial_state__run_policy_is_ready_when_every_dependency_finished() -> None:
+    record = unsaved(State.READY)
+    record.options = {"on_dependency_failure": "run"}
+
+    assert initial_state(record, [unsaved(State.FAILED), unsaved(State.SUCCEEDED)]) == State.READY
+    assert initial_state(record, [unsaved(State.FAILED), unsaved(State.READY)]) == State.BLOCKED
+    assert record.errors == []
