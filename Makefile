@@ -30,7 +30,7 @@ venvs: .venv .venv-django60 ## Build both virtualenvs
 
 # The stamp is rebuilt (pip install into the existing venv) when the project metadata or the
 # pins change; the venv itself is recreated only when its interpreter doesn't run or is < 3.12.
-.venv/.installed: pyproject.toml requirements/dev.txt | sysdeps
+.venv/.installed: pyproject.toml requirements/dev.txt requirements/docs.txt | sysdeps
 	@$(call ensure_venv,.venv)
 	.venv/bin/python -m pip install $(PIP_FLAGS) -e . -r requirements/dev.txt
 	@touch $@
@@ -69,6 +69,17 @@ demo: .venv ## Migrate and run the example project's demo
 bench: .venv ## Run the benchmarks (python -m bench)
 	.venv/bin/python -m bench
 
+.PHONY: docs docs-serve package-check
+
+docs: .venv ## Build the documentation site into site/ (MkDocs, warnings are errors)
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict
+
+docs-serve: .venv ## Serve the documentation with live reload on http://127.0.0.1:8000
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs serve
+
+package-check: .venv ## Build the wheel and sdist, install the wheel in a clean venv, run the example's worker
+	.venv/bin/python scripts/check_package.py
+
 clean: ## Remove virtualenvs, caches and build output
-	rm -rf .venv .venv-django60 .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov build dist
+	rm -rf .venv .venv-django60 .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov build dist site
 	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +
