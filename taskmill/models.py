@@ -115,6 +115,9 @@ class TaskRecord(models.Model):
                 fields=["content_type", "object_id", "-enqueued_at"], name="taskmill_object_idx"
             ),
             models.Index(fields=["task_path", "-enqueued_at"], name="taskmill_path_idx"),
+            # The admin's task list, newest first: a page is a short range of this index, however
+            # many millions of rows the table holds.
+            models.Index(fields=["-enqueued_at", "-id"], name="taskmill_enqueued_idx"),
             # Monitoring: work finished lately (dashboard, metrics, `taskmill list --since`)
             # and the newest failures read a range of this index, never the whole table.
             models.Index(fields=["state", "finished_at"], name="taskmill_finished_idx"),

@@ -125,13 +125,13 @@ class LogReader:
     finished, it has also read every chunk (the worker stores output before the outcome).
     """
 
-    def __init__(self, database: str, task_id: UUID) -> None:
+    def __init__(self, database: str, task_id: UUID, *, after: tuple[int, int] = (0, -1)) -> None:
         self.database = database
         self.task_id = task_id
         self.state: State | None = None  # None once the row is gone (pruned, deleted)
         self.attempts = 0
         self.progress: Progress | None = None
-        self._cursor = (0, -1)  # the last (attempt, seq) read
+        self._cursor = after  # the last (attempt, seq) read
         self._assembler = LineAssembler()
 
     @classmethod
@@ -144,9 +144,24 @@ class LogReader:
         """Tell whether the task ended (or vanished) and every line was returned."""
         return self.state is None or is_finished(self.state)
 
+    @property
+    def cursor(self) -> tuple[int, int]:
+        """The (attempt, seq) of the last chunk read: where a later reader may start."""
+        return self._cursor
+
     def poll(self) -> list[LogLine]:
         """Return the complete lines stored since the last poll; partial lines too once their
         attempt has ended."""
+        self.refresh()
+        lines = [line for chunk in self._read_chunks() for line in self._assembler.feed(chunk)]
+        if self.finished:
+            return lines + self._assembler.flush()
+        # Only a running attempt can still end a line it began.
+        running = self.attempts if self.state == State.RUNNING else self.attempts + 1
+        return lines + self._assembler.flush(before_attempt=running)
+
+    def refresh(self) -> None:
+        """Read the task's state, attempts and progress (not its log)."""
         row = (
             TaskRecord.objects.using(self.database)
             .filter(id=self.task_id)
@@ -158,12 +173,6 @@ class LogReader:
             self.progress = Progress.from_stored(row[2])
         else:
             self.state = None
-        lines = [line for chunk in self._read_chunks() for line in self._assembler.feed(chunk)]
-        if self.finished:
-            return lines + self._assembler.flush()
-        # Only a running attempt can still end a line it began.
-        running = self.attempts if self.state == State.RUNNING else self.attempts + 1
-        return lines + self._assembler.flush(before_attempt=running)
 
     def read_all(self) -> list[LogLine]:
         """Return every line not returned yet, a partial last line included as it stands.
@@ -175,19 +184,28 @@ class LogReader:
 
     def _read_chunks(self) -> Iterator[LogChunk]:
         while True:
-            attempt, seq = self._cursor
-            # Served by the (task, attempt, seq) unique index: a range scan from the cursor.
-            batch = list(
-                LogChunk.objects.using(self.database)
-                .filter(Q(attempt__gt=attempt) | Q(attempt=attempt, seq__gt=seq), task=self.task_id)
-                .order_by("attempt", "seq")
-                .only("attempt", "seq", "stream", "text", "created_at")[:FOLLOW_BATCH_SIZE]
-            )
-            if batch:
-                self._cursor = (batch[-1].attempt, batch[-1].seq)
+            batch = self.read_batch()
             yield from batch
             if len(batch) < FOLLOW_BATCH_SIZE:
                 return
+
+    def read_batch(self) -> list[LogChunk]:
+        """Return up to FOLLOW_BATCH_SIZE chunks after the cursor, as stored, and move past them.
+
+        For a client that joins chunks into lines itself (the admin's live log); call
+        refresh() first to learn the task's state and progress.
+        """
+        attempt, seq = self._cursor
+        # Served by the (task, attempt, seq) unique index: a range scan from the cursor.
+        batch = list(
+            LogChunk.objects.using(self.database)
+            .filter(Q(attempt__gt=attempt) | Q(attempt=attempt, seq__gt=seq), task=self.task_id)
+            .order_by("attempt", "seq")
+            .only("attempt", "seq", "stream", "text", "created_at")[:FOLLOW_BATCH_SIZE]
+        )
+        if batch:
+            self._cursor = (batch[-1].attempt, batch[-1].seq)
+        return batch
 
 
 def find_task(result: str | TaskResult[..., Any]) -> tuple[str, UUID]:

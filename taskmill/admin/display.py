@@ -6,7 +6,7 @@ Everything user-provided is escaped by format_html; the admin pages only assembl
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from django.utils import timezone
@@ -18,7 +18,7 @@ from ..states import State
 
 EMPTY: Final = "-"
 
-_STATE_COLOURS: Final[dict[str, str]] = {
+STATE_COLOURS: Final[dict[str, str]] = {
     State.BLOCKED: "#6c757d",
     State.READY: "#0d6efd",
     State.RUNNING: "#fd7e14",
@@ -28,7 +28,7 @@ _STATE_COLOURS: Final[dict[str, str]] = {
 }
 
 # Each stream gets a look of its own; stdout is plain.
-_STREAM_STYLES: Final = {
+STREAM_STYLES: Final = {
     "stdout": "",
     "stderr": "color: #b02a37;",
     "log": "color: #4d5154;",
@@ -40,7 +40,7 @@ PRE_STYLE: Final = "white-space: pre-wrap; max-height: 40em; overflow: auto; mar
 
 def state_badge(state: str) -> SafeString:
     """Return the state as a coloured badge."""
-    colour = _STATE_COLOURS.get(state, "#6c757d")
+    colour = STATE_COLOURS.get(state, "#6c757d")
     return format_html(
         '<span class="taskmill-state taskmill-state-{}" style="background: {}; color: #fff; '
         'padding: 1px 6px; border-radius: 8px; white-space: nowrap;">{}</span>',
@@ -93,10 +93,15 @@ def errors_block(errors: Sequence[dict[str, Any]]) -> SafeString | str:
     )
 
 
-def log_block(lines: Sequence[LogLine], *, omitted: int = 0) -> SafeString | str:
+def log_block(
+    lines: Sequence[LogLine], *, omitted: int = 0, live: Mapping[str, str] | None = None
+) -> SafeString | str:
     """Return log lines as preformatted text: time, stream tag and text, each stream styled,
-    with a heading where a new attempt begins."""
-    if not lines:
+    with a heading where a new attempt begins.
+
+    `live` adds data- attributes for the page's script, which appends what comes next.
+    """
+    if not lines and live is None:
         return "No output captured."
     rows = []
     attempt = 1
@@ -117,13 +122,19 @@ def log_block(lines: Sequence[LogLine], *, omitted: int = 0) -> SafeString | str
             format_html(
                 '<span class="taskmill-log-{}" style="{}">{}  {}{}</span>\n',
                 line.stream,
-                _STREAM_STYLES.get(line.stream, ""),
+                STREAM_STYLES.get(line.stream, ""),
                 timezone.localtime(line.time).strftime("%H:%M:%S.%f")[:-3],
                 tag,
                 line.text,
             )
         )
+    attributes = format_html_join("", ' data-{}="{}"', sorted((live or {}).items()))
     # Every row was built by format_html, so the joined text is safe as it is.
     return format_html(
-        '<pre class="taskmill-log" style="{}">{}</pre>', PRE_STYLE, SafeString("".join(rows))
+        '{}<pre class="taskmill-log" style="{}"{} data-attempt="{}">{}</pre>',
+        "" if lines else "No output captured yet.",
+        PRE_STYLE,
+        attributes,
+        lines[-1].attempt if lines else 1,
+        SafeString("".join(rows)),
     )

@@ -139,9 +139,11 @@ def test_detail__shows_the_end_of_a_long_log(admin_client: Client) -> None:
 
 
 def test_detail__a_task_without_output_says_so(admin_client: Client) -> None:
-    result = tasks.noop.enqueue()
+    finished, queued = tasks.noop.enqueue(), tasks.noop.enqueue()
+    set_state(finished, State.SUCCEEDED, attempts=1)
 
-    assert "No output captured." in page(admin_client, change_url(result.id))
+    assert "No output captured." in page(admin_client, change_url(finished.id))
+    assert "No output captured yet." in page(admin_client, change_url(queued.id))
 
 
 def test_admin__is_read_only(admin_client: Client) -> None:
