@@ -38,29 +38,45 @@ def ago_text(moment: datetime | None, now: datetime) -> str:
     return f"{duration_text(now - moment)} ago"
 
 
+def _progress_fields(progress: Any) -> tuple[Any, Any, str] | None:
+    """Return (done, total, message) of a stored progress dict or a Progress, else None."""
+    if isinstance(progress, dict):
+        return progress.get("done"), progress.get("total"), str(progress.get("message") or "")
+    if all(hasattr(progress, name) for name in ("done", "total", "message")):
+        return progress.done, progress.total, str(progress.message or "")
+    return None
+
+
 def progress_fraction(progress: Any) -> float | None:
-    """Return done/total clamped to 0..1 from a stored progress report, or None if unknown."""
-    if not isinstance(progress, dict):
+    """Return done/total clamped to 0..1 from a progress report, or None if unknown.
+
+    A report is TaskRecord.progress as stored (a dict) or an output.Progress.
+    """
+    fields = _progress_fields(progress)
+    if fields is None:
         return None
-    done, total = progress.get("done"), progress.get("total")
+    done, total, _ = fields
     if not isinstance(done, int | float) or not isinstance(total, int | float) or total <= 0:
         return None
     return min(max(done / total, 0.0), 1.0)
 
 
 def progress_bar(progress: Any, width: int = BAR_WIDTH) -> str:
-    """Return a stored progress report as one line: `[=====>    ]  50% (5/10) message`."""
-    if not isinstance(progress, dict):
+    """Return a progress report as one line: `[=====>    ]  50% (5/10) message`.
+
+    The one text form of progress, for every command (`show`, `list`, `progress`, `logs`).
+    """
+    fields = _progress_fields(progress)
+    if fields is None:
         return "no progress reported"
+    done, total, message = fields
     fraction = progress_fraction(progress)
-    message = str(progress.get("message") or "")
-    done = progress.get("done")
     if fraction is None:
         text = f"{done:g} done" if isinstance(done, int | float) else "?"
     else:
         filled = round(fraction * width)
         bar = "=" * filled if filled in (0, width) else "=" * (filled - 1) + ">"
-        text = f"[{bar.ljust(width)}] {fraction:4.0%} ({done:g}/{progress['total']:g})"
+        text = f"[{bar.ljust(width)}] {fraction:4.0%} ({done:g}/{total:g})"
     return f"{text} {message}".rstrip()
 
 

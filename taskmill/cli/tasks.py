@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Final
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from taskmill.presentation import progress_bar
+
 from .base import Subcommand
 
 if TYPE_CHECKING:
@@ -17,7 +19,6 @@ if TYPE_CHECKING:
 # While following, a changed progress is printed at most this often, so a task reporting
 # every row doesn't flood the terminal.
 PROGRESS_EVERY_SECONDS: Final = 2.0
-BAR_WIDTH: Final = 30
 
 
 def _add_cancel_arguments(parser: CommandParser) -> None:
@@ -82,7 +83,7 @@ def _follow(reader: LogReader, printer: _LinePrinter, poll_interval: float) -> P
         progress = reader.progress
         due = time.monotonic() - shown_at >= PROGRESS_EVERY_SECONDS
         if not printer.as_json and progress is not None and progress != shown and due:
-            printer.command.stdout.write(progress_text(progress))
+            printer.command.stdout.write(progress_bar(progress))
             shown, shown_at = progress, time.monotonic()
         time.sleep(poll_interval)
 
@@ -128,21 +129,7 @@ def _write_state(
         return
     command.stdout.write(f"task {reader.task_id} {reader.state} (attempts: {reader.attempts})")
     if reader.progress is not None and reader.progress != already_shown:
-        command.stdout.write(progress_text(reader.progress))
-
-
-def progress_text(progress: Progress) -> str:
-    """Return progress as one line: `[=====>    ]  50% message`, or `12 done message`."""
-    fraction = progress.fraction
-    if fraction is None:
-        text = f"{progress.done:g} done"
-    else:
-        filled = round(fraction * BAR_WIDTH)
-        bar = "=" * filled if filled in (0, BAR_WIDTH) else "=" * (filled - 1) + ">"
-        text = f"[{bar.ljust(BAR_WIDTH)}] {fraction:4.0%}"
-        if progress.total is not None:
-            text += f" ({progress.done:g}/{progress.total:g})"
-    return f"{text} {progress.message}".rstrip()
+        command.stdout.write(progress_bar(reader.progress))
 
 
 def _add_progress_arguments(parser: CommandParser) -> None:
@@ -153,9 +140,7 @@ def _progress(command: BaseCommand, options: dict[str, Any]) -> None:
     for result_id in options["ids"]:
         reader = _open_log(result_id)
         reader.poll()
-        shown = (
-            "no progress reported" if reader.progress is None else progress_text(reader.progress)
-        )
+        shown = "no progress reported" if reader.progress is None else progress_bar(reader.progress)
         command.stdout.write(f"{result_id}: {reader.state} {shown}")
 
 

@@ -13,8 +13,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from taskmill.cli.tasks import progress_text
 from taskmill.output import Progress
+from taskmill.presentation import progress_bar
 from taskmill.states import State
 from tests.db.rows import set_state, store_progress, write_chunk
 from tests.testapp import tasks
@@ -138,10 +138,10 @@ def test_progress__prints_state_and_progress_of_each_task() -> None:
         (2.5, None, "2.5 done"),
     ],
 )
-def test_progress_text__bar_percent_and_counts(done: float, total: float | None, text: str) -> None:
+def test_progress_bar__of_a_progress(done: float, total: float | None, text: str) -> None:
     progress = Progress(done=done, total=total, message="", updated_at=timezone.now())
 
-    assert progress_text(progress) == text
+    assert progress_bar(progress) == text
 
 
 @pytest.mark.django_db(transaction=True)
