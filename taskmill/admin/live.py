@@ -9,8 +9,8 @@ from typing import Any, Final
 
 from django.utils import timezone
 
-from ..models import TaskRecord
-from ..output import FOLLOW_BATCH_SIZE, LogChunk, LogReader, Progress
+from ..models import LogChunk, TaskRecord
+from ..output import FOLLOW_BATCH_SIZE, LogReader, Progress
 from ..routers import queue_databases
 from .display import STATE_COLOURS, STREAM_STYLES
 

@@ -168,7 +168,7 @@ class TaskRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic on
                 "warning",
             )
         finished = queryset.filter(state__in=FINISHED_STATES)
-        return django_delete_selected(self, request, finished)  # type: ignore[no-any-return]  # untyped in the stubs
+        return django_delete_selected(self, request, finished)
 
     # --- the detail page's buttons and live log ----------------------------------------------
 
@@ -195,7 +195,7 @@ class TaskRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic on
         ]
 
     def _viewable(self, request: HttpRequest, object_id: str) -> TaskRecord:
-        record = self.get_object(request, unquote(object_id))
+        record: TaskRecord | None = self.get_object(request, unquote(object_id))
         if record is None:
             raise Http404(f"No task with id {object_id!r}.")
         if not self.has_view_permission(request, record):
@@ -273,7 +273,7 @@ class TaskRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic on
         try:
             url = reverse(
                 f"{self.admin_site.name}:{content_type.app_label}_{content_type.model}_change",
-                args=[quote(record.object_id)],
+                args=[quote(record.object_id or "")],
             )
         except NoReverseMatch:  # the owner's model has no admin page here
             return label

@@ -1,19 +1,22 @@
-"""The read-only task admin and the per-object history inline, through the test client."""
+"""The task admin's list and detail page, and the per-object history inline."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from taskmill.admin.history import HISTORY_LIMIT
 from taskmill.admin.tasks import LOG_LINES_SHOWN
 from taskmill.models import TaskRecord
+from taskmill.operations import retry_task
 from taskmill.states import State
 from tests.db.rows import set_state, store_progress, write_chunk
 from tests.testapp import tasks
@@ -201,3 +204,29 @@ def test_history_mixin__adds_the_inline_to_a_change_page(admin_client: Client) -
     assert "task history" in html.lower()
     # The add page has no object, so no history.
     assert "task history" not in page(admin_client, reverse("admin:testapp_token_add")).lower()
+
+
+def test_changelist__shows_priority_duration_and_the_owner_linked(admin_client: Client) -> None:
+    article = Article.objects.create(title="A")
+    result = tasks.title_of.using(for_object=article, priority=7).enqueue(article)
+    now = timezone.now()
+    set_state(result, State.SUCCEEDED, started_at=now - timedelta(seconds=75), finished_at=now)
+
+    html = page(admin_client, reverse(CHANGELIST))
+
+    assert '<td class="field-priority">7</td>' in html
+    assert "1m 15s" in html
+    owner_url = reverse("admin:testapp_article_change", args=[article.pk])
+    assert f'<a href="{owner_url}">testapp.article {article.pk}</a>' in html
+
+
+def test_detail__links_the_owner_and_the_task_it_retries(admin_client: Client) -> None:
+    article = Article.objects.create(title="A")
+    first = tasks.title_of.using(for_object=article).enqueue(article)
+    set_state(first, State.FAILED, attempts=1)
+    again = retry_task(first.id)
+
+    html = page(admin_client, change_url(again.id))
+
+    assert reverse("admin:testapp_article_change", args=[article.pk]) in html
+    assert f'<a href="{change_url(first.id)}">{first.id}</a>' in html

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
@@ -68,7 +70,7 @@ def test_retry_action__enqueues_failed_tasks_again_and_refuses_others(
 
     html = act(admin_client, "retry_selected", failed.id, ready.id)
 
-    again = TaskRecord.objects.get(retry_of_id=failed.id)
+    again = TaskRecord.objects.get(retry_of_id=UUID(failed.id))
     assert again.state == State.READY
     assert again.args == [1, 2]
     assert f"Retried 1 task(s) as new task(s): {again.id}" in html
@@ -112,7 +114,7 @@ def test_retry_button__goes_to_the_new_task(admin_client: Client) -> None:
 
     response = admin_client.post(url("retry", cancelled.id))
 
-    again = TaskRecord.objects.get(retry_of_id=cancelled.id)
+    again = TaskRecord.objects.get(retry_of_id=UUID(cancelled.id))
     assert response["Location"] == url("change", str(again.id))
 
 
@@ -123,7 +125,7 @@ def test_retry_button__a_running_task_is_refused_with_a_message(admin_client: Cl
     response = admin_client.post(url("retry", running.id), follow=True)
 
     assert "Only failed or cancelled tasks can be retried" in response.content.decode()
-    assert not TaskRecord.objects.filter(retry_of_id=running.id).exists()
+    assert not TaskRecord.objects.filter(retry_of_id=UUID(running.id)).exists()
 
 
 def test_buttons__shown_by_state(admin_client: Client) -> None:
@@ -168,7 +170,7 @@ def test_permissions__a_viewer_sees_no_action_or_button_and_gets_403(client: Cli
     # An action posted anyway is not one this user has: nothing happens.
     act(viewer, "cancel_selected", queued.id)
     assert TaskRecord.objects.get(id=queued.id).state == State.READY
-    assert not TaskRecord.objects.filter(retry_of_id=failed.id).exists()
+    assert not TaskRecord.objects.filter(retry_of_id=UUID(failed.id)).exists()
 
 
 def test_permissions__each_action_needs_its_own(client: Client) -> None:
