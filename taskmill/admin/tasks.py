@@ -68,7 +68,7 @@ DETAIL_SECTIONS: Final[tuple[tuple[str | None, tuple[str, ...]], ...]] = (
             "started_at",
             "last_attempted_at",
             "finished_at",
-            "duration",
+            "duration_display",
             "expires_at",
         ),
     ),
@@ -321,7 +321,9 @@ class TaskRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic on
         lines = reader.read_all()
         omitted = max(len(lines) - LOG_LINES_SHOWN, 0)
         live = None
-        if not reader.finished:
+        # Decided on the state the page shows (read with the row), not the reader's newer
+        # one: if the task ended in between, the script's first poll says so and reloads.
+        if not is_finished(record.state):
             # The page's script asks for what comes after the last chunk read here.
             live = {
                 "cursor": format_cursor(reader.cursor),

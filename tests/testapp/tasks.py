@@ -292,3 +292,21 @@ def _wait_for_cancel(context: TaskmillContext) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("never cancelled")
         time.sleep(0.01)
+
+
+@task(takes_context=True)
+def write_until_released(context: TaskmillContext, gate: str) -> int:
+    """Print a numbered line (with markup in it) and report progress every 0.1 s until the test
+    creates `gate`/release; for watching a task's page follow it."""
+    gate_dir = Path(gate)
+    (gate_dir / f"started-{os.getpid()}").touch()
+    deadline = time.monotonic() + GATE_DEADLINE
+    line = 0
+    while not (gate_dir / "release").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gate {gate} was never released")
+        line += 1
+        print(f"line {line} <b>not bold</b>", flush=True)
+        context.set_progress(min(line, 99), 100, message=f"at line {line}")
+        time.sleep(0.1)
+    return line
