@@ -1,0 +1,6 @@
+"""URLs for `python -m bench.admin_scale`: the admin only."""
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [path("admin/", admin.site.urls)]
