@@ -170,6 +170,15 @@ class TaskRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic on
         finished = queryset.filter(state__in=FINISHED_STATES)
         return django_delete_selected(self, request, finished)
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # Django ignores an action the user may not run; a POST naming one is refused outright.
+        action = request.POST.get("action") if request.method == "POST" else None
+        if action in self.actions and action not in self.get_actions(request):
+            raise PermissionDenied(f"Running {action!r} needs a permission this user lacks.")
+        return super().changelist_view(request, extra_context)
+
     # --- the detail page's buttons and live log ----------------------------------------------
 
     def get_urls(self) -> list[URLPattern]:

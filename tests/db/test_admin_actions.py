@@ -167,9 +167,11 @@ def test_permissions__a_viewer_sees_no_action_or_button_and_gets_403(client: Cli
     assert viewer.post(url("cancel", queued.id)).status_code == 403
     assert viewer.post(url("retry", failed.id)).status_code == 403
     assert viewer.post(url("delete", failed.id), {"post": "yes"}).status_code == 403
-    # An action posted anyway is not one this user has: nothing happens.
-    act(viewer, "cancel_selected", queued.id)
+    for name in ("cancel_selected", "retry_selected", "delete_selected"):
+        posted = {"action": name, "_selected_action": [queued.id, failed.id], "post": "yes"}
+        assert viewer.post(CHANGELIST, posted).status_code == 403
     assert TaskRecord.objects.get(id=queued.id).state == State.READY
+    assert TaskRecord.objects.filter(id=failed.id).exists()
     assert not TaskRecord.objects.filter(retry_of_id=UUID(failed.id)).exists()
 
 
