@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
@@ -28,6 +28,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from ..models import TaskRecord
+from ..operations import RETRYABLE_STATES
 from ..output import LogReader
 from ..presentation import duration_text
 from ..states import FINISHED_STATES, is_finished
@@ -165,7 +166,7 @@ class TaskRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic on
             self.message_user(
                 request,
                 f"{active} queued or running task(s) were not deleted: cancel them first.",
-                "warning",
+                messages.WARNING,
             )
         finished = queryset.filter(state__in=FINISHED_STATES)
         return django_delete_selected(self, request, finished)
@@ -251,7 +252,7 @@ class TaskRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic on
             context.update(
                 taskmill_can_cancel=not finished and self.has_cancel_permission(request),
                 taskmill_can_retry=(
-                    obj.state in ("failed", "cancelled") and self.has_retry_permission(request)
+                    obj.state in RETRYABLE_STATES and self.has_retry_permission(request)
                 ),
                 taskmill_live_poll_ms=LIVE_POLL_MS,
             )
