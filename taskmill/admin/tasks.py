@@ -1,7 +1,7 @@
-"""Admin for task results: the list, the detail page with its live log, and the actions.
+"""Admin for task results: the list with its filters and actions, and the detail page's fields.
 
-Nothing here saves a row: cancel and retry go through operations.py (see actions.py); delete is
-Django's, for finished tasks only.
+Nothing here saves a row: cancel and retry go through operations.py (see actions.py), the
+page's buttons and live log are views of task_page.py, delete is Django's, for finished tasks.
 """
 
 from __future__ import annotations
@@ -10,38 +10,29 @@ from typing import Any, Final
 
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
-from django.contrib.admin.utils import quote, unquote
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.utils import quote
 from django.db.models import QuerySet
 from django.http import (
-    Http404,
     HttpRequest,
-    HttpResponse,
-    HttpResponseBadRequest,
-    HttpResponseRedirect,
-    JsonResponse,
 )
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.views.decorators.http import require_POST
 
 from ..models import TaskRecord
-from ..operations import RETRYABLE_STATES
 from ..output import LogReader
 from ..presentation import duration_text
 from ..states import FINISHED_STATES, is_finished
-from .actions import CANCEL_PERMISSION, RETRY_PERMISSION, cancel_records, retry_records
+from .actions import cancel_records, retry_records
 from .display import EMPTY, errors_block, log_block, pretty_json, progress_bar, state_badge
 from .filters import EnqueuedWithinFilter, QueueFilter, TaskPathFilter
-from .live import format_cursor, log_since, parse_cursor
+from .live import format_cursor
 from .paging import CappedPaginator
+from .task_page import TaskPageAdmin
 
 # The detail page shows the end of a long log; the command line prints all of it.
 LOG_LINES_SHOWN: Final = 2000
-# How often the task page asks for new output while the task runs.
-LIVE_POLL_MS: Final = 1000
 
 
 # The detail page's sections: every entry is a model field or a *_display method below.
@@ -81,7 +72,7 @@ DETAIL_SECTIONS: Final[tuple[tuple[str | None, tuple[str, ...]], ...]] = (
 
 
 @admin.register(TaskRecord)
-class TaskRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only in the stubs
+class TaskRecordAdmin(TaskPageAdmin):
     list_display = (
         "id",
         "task_path",
@@ -127,12 +118,6 @@ class TaskRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic on
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or is_finished(obj.state))
 
-    def has_cancel_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.has_perm(CANCEL_PERMISSION))
-
-    def has_retry_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.has_perm(RETRY_PERMISSION))
-
     # --- actions ---------------------------------------------------------------------------
 
     @admin.action(description="Cancel selected tasks", permissions=["cancel"])
@@ -157,93 +142,6 @@ class TaskRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic on
             )
         finished = queryset.filter(state__in=FINISHED_STATES)
         return django_delete_selected(self, request, finished)
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        # Django ignores an action the user may not run; a POST naming one is refused outright.
-        action = request.POST.get("action") if request.method == "POST" else None
-        if action in self.actions and action not in self.get_actions(request):
-            raise PermissionDenied(f"Running {action!r} needs a permission this user lacks.")
-        return super().changelist_view(request, extra_context)
-
-    # --- the detail page's buttons and live log ----------------------------------------------
-
-    def get_urls(self) -> list[URLPattern]:
-        info = self.opts.app_label, self.opts.model_name
-        wrap = self.admin_site.admin_view
-        return [
-            path(
-                "<path:object_id>/log/",
-                wrap(self.log_view),
-                name="{}_{}_log".format(*info),
-            ),
-            path(
-                "<path:object_id>/cancel/",
-                wrap(require_POST(self.cancel_view)),
-                name="{}_{}_cancel".format(*info),
-            ),
-            path(
-                "<path:object_id>/retry/",
-                wrap(require_POST(self.retry_view)),
-                name="{}_{}_retry".format(*info),
-            ),
-            *super().get_urls(),
-        ]
-
-    def _viewable(self, request: HttpRequest, object_id: str) -> TaskRecord:
-        record: TaskRecord | None = self.get_object(request, unquote(object_id))
-        if record is None:
-            raise Http404(f"No task with id {object_id!r}.")
-        if not self.has_view_permission(request, record):
-            raise PermissionDenied
-        return record
-
-    def log_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Return the output stored after `?after=<attempt>:<seq>`, the state and progress."""
-        record = self._viewable(request, object_id)
-        try:
-            after = parse_cursor(request.GET.get("after"))
-        except ValueError:
-            return HttpResponseBadRequest("after must be <attempt>:<seq>, e.g. 1:41.")
-        return JsonResponse(log_since(record, after))
-
-    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        if not self.has_cancel_permission(request):
-            raise PermissionDenied
-        record = self._viewable(request, object_id)
-        cancel_records(self, request, [record])
-        return HttpResponseRedirect(self._change_url(record.pk))
-
-    def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        if not self.has_retry_permission(request):
-            raise PermissionDenied
-        record = self._viewable(request, object_id)
-        again = retry_records(self, request, [record])
-        return HttpResponseRedirect(self._change_url(again[0].id if again else record.pk))
-
-    def _change_url(self, pk: Any) -> str:
-        return reverse(f"{self.admin_site.name}:taskmill_taskrecord_change", args=[quote(pk)])
-
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: dict[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: TaskRecord | None = None,
-    ) -> HttpResponse:
-        if obj is not None:
-            finished = is_finished(obj.state)
-            context.update(
-                taskmill_can_cancel=not finished and self.has_cancel_permission(request),
-                taskmill_can_retry=(
-                    obj.state in RETRYABLE_STATES and self.has_retry_permission(request)
-                ),
-                taskmill_live_poll_ms=LIVE_POLL_MS,
-            )
-        return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- columns and fields ---------------------------------------------------------------
 
