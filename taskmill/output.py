@@ -180,7 +180,14 @@ class LogReader:
         A snapshot: poll() is not meant to be called after it.
         """
         lines = self.poll()
-        return lines + self._assembler.flush()
+        return lines + self.flush()
+
+    def flush(self) -> list[LogLine]:
+        """Return the lines still waiting for their newline, as they stand, and forget them.
+
+        For a snapshot that a client goes on from `cursor` (the admin's live log).
+        """
+        return self._assembler.flush()
 
     def _read_chunks(self) -> Iterator[LogChunk]:
         while True:

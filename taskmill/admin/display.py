@@ -94,13 +94,20 @@ def errors_block(errors: Sequence[dict[str, Any]]) -> SafeString | str:
 
 
 def log_block(
-    lines: Sequence[LogLine], *, omitted: int = 0, live: Mapping[str, str] | None = None
+    lines: Sequence[LogLine],
+    *,
+    omitted: int = 0,
+    live: Mapping[str, str] | None = None,
+    unfinished: Sequence[LogLine] = (),
 ) -> SafeString | str:
     """Return log lines as preformatted text: time, stream tag and text, each stream styled,
     with a heading where a new attempt begins.
 
-    `live` adds data- attributes for the page's script, which appends what comes next.
+    `live` adds data- attributes for the page's script, which appends what comes next; the
+    `unfinished` lines (among `lines`, still waiting for their newline) are marked so that
+    the script replaces each with the whole line once its end arrives.
     """
+    waiting = {id(line) for line in unfinished}
     if not lines and live is None:
         return "No output captured."
     rows = []
@@ -118,11 +125,17 @@ def log_block(
             attempt = line.attempt
             rows.append(format_html("<strong>--- attempt {} ---</strong>\n", attempt))
         tag = "" if line.stream == "stdout" else f"[{line.stream}] "
+        partial = ""
+        if id(line) in waiting:
+            partial = format_html(
+                ' data-partial="{}:{}" data-text="{}"', line.attempt, line.stream, line.text
+            )
         rows.append(
             format_html(
-                '<span class="taskmill-log-{}" style="{}">{}  {}{}</span>\n',
+                '<span class="taskmill-log-{}" style="{}"{}>{}  {}{}</span>\n',
                 line.stream,
                 STREAM_STYLES.get(line.stream, ""),
+                partial,
                 timezone.localtime(line.time).strftime("%H:%M:%S.%f")[:-3],
                 tag,
                 line.text,

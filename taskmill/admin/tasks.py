@@ -213,7 +213,9 @@ class TaskRecordAdmin(TaskPageAdmin):
     @admin.display(description="captured output")
     def log_display(self, record: TaskRecord) -> SafeString | str:
         reader = LogReader.of(record)
-        lines = reader.read_all()
+        lines = reader.poll()
+        unfinished = reader.flush()  # lines whose newline hasn't been stored yet
+        lines += unfinished
         omitted = max(len(lines) - LOG_LINES_SHOWN, 0)
         live = None
         # Decided on the state the page shows (read with the row), not the reader's newer
@@ -226,7 +228,9 @@ class TaskRecordAdmin(TaskPageAdmin):
                     f"{self.admin_site.name}:taskmill_taskrecord_log", args=[quote(record.pk)]
                 ),
             }
-        return log_block(lines[omitted:], omitted=omitted, live=live)
+        if live is None:
+            unfinished = []
+        return log_block(lines[omitted:], omitted=omitted, live=live, unfinished=unfinished)
 
     def _links(self, records: QuerySet[TaskRecord]) -> SafeString | str:
         rows = list(records.only("id", "task_path", "state"))

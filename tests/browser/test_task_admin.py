@@ -15,6 +15,7 @@ from taskmill.models import Schedule, TaskRecord
 from taskmill.states import State
 from tests.browser.conftest import StaffSession
 from tests.db import task_rows
+from tests.db.rows import write_chunk
 from tests.processes import WorkerFactory
 from tests.testapp import tasks
 from tests.waiting import wait_until
@@ -117,3 +118,19 @@ def test_schedule_list__disables_and_enables_a_schedule(staff_session: StaffSess
         expect(page.locator(".messagelist")).to_contain_text(message)
         schedule.refresh_from_db()
         assert schedule.enabled is enabled
+
+
+def test_task_page__a_line_written_in_two_pieces_is_shown_once_whole(
+    staff_session: StaffSession,
+) -> None:
+    running = task_rows.running()
+    write_chunk(str(running.id), "first line\nsecond ")
+
+    page = staff_session.open(change_path(running.id))
+    log = page.locator("pre.taskmill-log")
+    expect(log.locator("span[data-partial]")).to_have_text(re.compile(r"second $"))
+    write_chunk(str(running.id), "line, now whole\n")
+
+    expect(log).to_contain_text("second line, now whole", timeout=FOLLOW_WAIT_MS)
+    expect(log.locator("span[data-partial]")).to_have_count(0)
+    expect(log.locator("span")).to_have_count(2)

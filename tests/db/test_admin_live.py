@@ -123,3 +123,19 @@ def test_detail__a_running_task_page_follows_from_where_it_was_rendered(
     assert 'data-cursor="1:1"' in html
     assert f'data-url="{log_url(running.id)}"' in html
     assert "data-url=" not in finished_html  # nothing to follow
+
+
+def test_detail__a_line_without_its_newline_yet_is_marked_for_the_script(
+    admin_client: Client,
+) -> None:
+    result = tasks.noop.enqueue()
+    set_state(result, State.RUNNING, attempts=1)
+    write_chunk(result, "whole\n<i>half")
+
+    html = admin_client.get(
+        reverse("admin:taskmill_taskrecord_change", args=[result.id])
+    ).content.decode()
+
+    assert 'data-partial="1:stdout" data-text="&lt;i&gt;half"' in html
+    assert html.count("data-partial=") == 1
+    assert 'data-cursor="1:0"' in html
