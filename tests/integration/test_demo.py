@@ -2,24 +2,16 @@
 the long task's progress and output live, cancels a task half-way, sees the periodic schedule
 run, sums up each result as expected, exits 0 and leaves no worker behind."""
 
-import os
 import re
-import signal
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.processes import REPO_ROOT, group_members
+from tests.integration.example import example_env, manage
+from tests.processes import group_members
 
 # The example project keeps its own SQLite file whatever the test database is: run it once.
 pytestmark = pytest.mark.only_on("sqlite")
-
-EXAMPLE_DIR = REPO_ROOT / "example"
-DEMO_TIMEOUT = 120.0
-STOP_TIMEOUT = 20.0
 
 # (verdict, task label, status, attempts, class of the last error); months vary, so they are
 # masked. The periodic schedule's row counts runs: at least 3, maybe more.
@@ -58,11 +50,11 @@ class DemoRun:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """Run `make demo`'s two commands once, on a fresh example database, for every test here."""
     tmp_path = tmp_path_factory.mktemp("demo")
-    env = _example_env(tmp_path / "example.sqlite3")
+    env = example_env(tmp_path / "example.sqlite3")
     migrate_log = tmp_path / "migrate.log"
-    assert _manage(["migrate", "--noinput"], env, migrate_log) == 0, migrate_log.read_text()
+    assert manage(["migrate", "--noinput"], env, migrate_log) == 0, migrate_log.read_text()
     demo_log = tmp_path / "demo.log"
-    code = _manage(["taskmill_demo"], env, demo_log)
+    code = manage(["taskmill_demo"], env, demo_log)
     return DemoRun(code=code, output=demo_log.read_text(encoding="utf-8"))
 
 
@@ -119,46 +111,6 @@ def test_demo_sees_the_periodic_runs_and_lists_the_cron_schedule(demo: DemoRun) 
 def test_demo_ends_with_the_superusers_credentials(demo: DemoRun) -> None:
     assert "Log in as:  admin / taskmill-demo" in demo.output, demo.output
     assert "Dashboard:  http://127.0.0.1:8000/taskmill/" in demo.output
-
-
-def _example_env(database: Path) -> dict[str, str]:
-    """The environment of `make demo`, with the example's database in a temporary file."""
-    pythonpath = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "exampleproject.settings",
-        "TASKMILL_EXAMPLE_DB": str(database),
-        "PYTHONPATH": os.pathsep.join(pythonpath),
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-def _manage(args: list[str], env: dict[str, str], log_path: Path) -> int:
-    """Run `python manage.py *args` in example/, output to log_path; return its exit code.
-
-    On timeout, SIGTERM lets the demo stop its worker; SIGKILL follows if that hangs too.
-    """
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", *args],
-            cwd=EXAMPLE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        return process.wait(DEMO_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        output = log_path.read_text()
-        pytest.fail(f"manage.py {' '.join(args)} ran over {DEMO_TIMEOUT} s:\n{output}")
 
 
 def _summary_rows(output: str) -> list[tuple[str, str, str, str, str | None]]:
