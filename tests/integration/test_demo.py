@@ -68,6 +68,10 @@ def test_demo_runs_the_tour_and_exits_0(demo: DemoRun) -> None:
     assert "The worker exited with code 0." in output
     worker_pid = int(_search(r"pid (\d+); its output goes to", output))
     assert group_members(worker_pid) == [], f"the demo's worker is still running:\n{output}"
+    # The demo command started no worker of its own (AUTOSTART is on in the example): the
+    # worker it spawned leads, and no other worker was seen.
+    assert f"The demo's worker (pid {worker_pid}) leads" in output, output
+    assert "also serves this database" not in output, output
 
 
 def test_demo_draws_the_long_tasks_progress_and_shows_its_output_live(demo: DemoRun) -> None:

@@ -21,11 +21,19 @@ from taskmill.conf import get_settings
 from taskmill.models import TaskRecord, Worker
 
 from ..models import Customer, Order
-from .narrator import Narrator, duration, seconds_between
-from .schedules import CRON, PERIODIC, PERIODIC_RUNS_EXPECTED, ScheduleRuns, schedule_table
+from .narrator import Narrator
+from .schedules import (
+    CRON,
+    PERIODIC,
+    PERIODIC_RUNS_EXPECTED,
+    ScheduleRuns,
+    leader_pid,
+    schedule_table,
+)
 from .site import ensure_superuser, visit_lines
+from .summary import HEADERS, STATUS_COLUMN, first_start, summary_rows
 from .tour import Stop, enqueue_tour, problems_of
-from .watcher import Watcher, outcome_text
+from .watcher import Watcher
 from .worker import DemoWorker, running_worker
 
 STOP_TIMEOUT = 20.0
@@ -65,7 +73,7 @@ class Guide:
                 others=[ScheduleRuns(CRON, started, self.narrator)],
             )
             all_finished = watcher.watch(worker, time.monotonic() + self.options.wait)
-            self._show_schedules()
+            self._show_schedules(worker)
             exit_code = self._stop_worker(worker, all_finished)
         self._summarise(stops, watcher)
         self._show_history(customer)
@@ -139,14 +147,24 @@ class Guide:
         )
         self.narrator.start_clock()
 
-    def _show_schedules(self) -> None:
+    def _show_schedules(self, worker: DemoWorker) -> None:
         self.narrator.heading(
             "Schedules (@periodic and @cron in shop/tasks.py), as `manage.py taskmill schedule` "
             "lists them:"
         )
         for line in schedule_table().splitlines():
             self.narrator.say(f"  {line}")
-        self.narrator.say("  The demo's worker leads, so it enqueued the periodic runs above.")
+        leader = leader_pid()
+        if leader == worker.pid:
+            self.narrator.say(
+                f"  The demo's worker (pid {leader}) leads: its scheduler enqueued the periodic "
+                "runs above."
+            )
+        else:
+            self.narrator.say(
+                f"  Another worker (pid {leader}) leads and enqueued the periodic runs above.",
+                self.style.WARNING,
+            )
         self.narrator.say(
             "  The cron schedule is due at the start of each minute: this tour may end before "
             "its next run; under `make serve` it keeps running."
@@ -173,38 +191,8 @@ class Guide:
         self.narrator.heading("Summary")
         for stop in stops:
             stop.result.refresh()  # as the worker left it
-        starts = [stop.result.started_at for stop in stops if stop.result.started_at]
-        first_start = min(starts, default=None)
-        rows = [
-            [
-                "✓" if not problems_of(stop, first_start) else "✗",
-                stop.label,
-                stop.expected.describe(),
-                str(stop.result.status),
-                str(stop.result.attempts),
-                duration(seconds_between(stop.result.started_at, stop.result.finished_at)),
-                outcome_text(stop),
-            ]
-            for stop in stops
-        ]
-        periodic = watcher.periodic
-        rows.append(
-            [
-                "✓"
-                if periodic.succeeded >= PERIODIC_RUNS_EXPECTED and not periodic.failed
-                else "✗",
-                "check_payments() @periodic",
-                f"{PERIODIC_RUNS_EXPECTED}+ runs, every 2 s",
-                "SUCCESSFUL" if not periodic.failed else "FAILED",
-                f"{periodic.succeeded + periodic.failed} runs",
-                "—",
-                f"{periodic.succeeded} succeeded, {periodic.failed} failed",
-            ]
-        )
         self.narrator.table(
-            ["", "task", "expected", "status", "attempts", "took", "result / error"],
-            rows,
-            status_column=3,
+            HEADERS, summary_rows(stops, watcher.periodic), status_column=STATUS_COLUMN
         )
         self._show_start_order(stops)
 
@@ -231,27 +219,12 @@ class Guide:
         if not all_finished:
             late = ", ".join(stop.label for stop in watcher.unfinished())
             return [f"not finished within {self.options.wait:.0f} s: {late}"]
-        starts = [stop.result.started_at for stop in stops if stop.result.started_at]
-        first_start = min(starts, default=None)
-        problems = [problem for stop in stops for problem in problems_of(stop, first_start)]
-        problems.extend(self._live_problems(stops, watcher))
+        first = first_start(stops)
+        problems = [problem for stop in stops for problem in problems_of(stop, first)]
+        problems.extend(watcher.problems())
         if exit_code != 0:
             problems.append(f"the worker exited with {exit_code}, expected 0")
         return problems
-
-    def _live_problems(self, stops: list[Stop], watcher: Watcher) -> list[str]:
-        found = []
-        for stop in stops:
-            if not stop.live_output:
-                continue
-            live = watcher.live_output(stop)
-            if live.bars_drawn < 2:
-                found.append(f"{stop.label}: its progress was seen {live.bars_drawn} time(s)")
-            if live.lines_shown == 0:
-                found.append(f"{stop.label}: none of its output was seen while it ran")
-        if watcher.periodic.failed:
-            found.append(f"{watcher.periodic.failed} run(s) of {PERIODIC} failed")
-        return found
 
     def _fail(self, problems: list[str], worker: DemoWorker) -> None:
         self.narrator.heading(f"Worker output ({worker.log_path}):")

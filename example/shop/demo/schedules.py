@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Final
 
 from django.core.management import call_command
+from django.utils import timezone
 
-from taskmill.models import TaskRecord
+from taskmill.models import Leadership, TaskRecord, Worker
 from taskmill.states import State
 
 from .narrator import Narrator, short
@@ -18,6 +19,7 @@ from .narrator import Narrator, short
 PERIODIC: Final = "shop.tasks.check_payments"  # @periodic(every=2 s, start_now=True)
 CRON: Final = "shop.tasks.expire_baskets"  # @cron("* * * * *")
 PERIODIC_RUNS_EXPECTED: Final = 3
+LEADERSHIP: Final = "leader:default"  # the lease of the default backend's scheduler
 
 
 @dataclass(slots=True)
@@ -30,6 +32,14 @@ class ScheduleRuns:
     told: set[object] = field(default_factory=set)
     succeeded: int = 0
     failed: int = 0
+
+    @property
+    def short_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+    def ran(self, runs: int) -> bool:
+        """Tell whether at least `runs` runs succeeded and none failed."""
+        return self.succeeded >= runs and not self.failed
 
     def look(self) -> None:
         """Tell the runs that finished since the last look."""
@@ -44,7 +54,7 @@ class ScheduleRuns:
         )
         for record in finished:
             self.told.add(record.id)
-            run = f"{self.name.rsplit('.', 1)[-1]}() run due {record.scheduled_for:%X}"
+            run = f"{self.short_name}() run due {record.scheduled_for:%X}"
             if record.state == State.SUCCEEDED:
                 self.succeeded += 1
                 self.narrator.event(
@@ -62,3 +72,12 @@ def schedule_table() -> str:
     out = io.StringIO()
     call_command("taskmill", "schedule", stdout=out)
     return out.getvalue().rstrip()
+
+
+def leader_pid() -> int | None:
+    """Return the pid of the worker leading the default backend (so running its scheduler),
+    or None if no worker holds the lease."""
+    leadership = Leadership.objects.filter(name=LEADERSHIP, expires_at__gt=timezone.now()).first()
+    if leadership is None:
+        return None
+    return Worker.objects.filter(id=leadership.worker_id).values_list("pid", flat=True).first()

@@ -69,17 +69,25 @@ class Watcher:
             time.sleep(POLL_INTERVAL)
 
     def is_done(self) -> bool:
-        return (
-            all(told.finished for told in self.told.values())
-            and self.periodic.succeeded >= self.periodic_runs
+        return all(told.finished for told in self.told.values()) and self.periodic.ran(
+            self.periodic_runs
         )
 
     def unfinished(self) -> list[Stop]:
         return [stop for stop in self.stops if not self.told[stop.result.id].finished]
 
-    def live_output(self, stop: Stop) -> LiveOutput:
-        """What the demo saw of a live_output stop while it ran."""
-        return self.live[stop.result.id]
+    def problems(self) -> list[str]:
+        """Say what the demo should have seen live and did not, one sentence each."""
+        found = []
+        for live in self.live.values():
+            label = live.stop.label
+            if live.bars_drawn < 2:
+                found.append(f"{label}: its progress was seen {live.bars_drawn} time(s)")
+            if live.lines_shown == 0:
+                found.append(f"{label}: none of its output was seen while it ran")
+        if self.periodic.failed:
+            found.append(f"{self.periodic.failed} run(s) of {self.periodic.name} failed")
+        return found
 
     def _look_at(self, stop: Stop) -> None:
         told = self.told[stop.result.id]
