@@ -16,7 +16,7 @@ from taskmill.states import State
 
 from .narrator import Narrator, short
 
-PERIODIC: Final = "shop.tasks.check_payments"  # @periodic(every=2 s, start_now=True)
+PERIODIC: Final = "shop.tasks.check_payments"  # @periodic(every=5 s, start_now=True)
 CRON: Final = "shop.tasks.expire_baskets"  # @cron("* * * * *")
 PERIODIC_RUNS_EXPECTED: Final = 3
 LEADERSHIP: Final = "leader:default"  # the lease of the default backend's scheduler

@@ -3,6 +3,7 @@ end, how it ended, and a ✓ when the two agree."""
 
 from datetime import datetime
 
+from ..tasks import CHECK_PAYMENTS_EVERY
 from .narrator import duration, seconds_between
 from .schedules import PERIODIC_RUNS_EXPECTED, ScheduleRuns
 from .tour import Stop, problems_of
@@ -36,7 +37,7 @@ def summary_rows(stops: list[Stop], periodic: ScheduleRuns) -> list[list[str]]:
         [
             "✓" if periodic.ran(PERIODIC_RUNS_EXPECTED) else "✗",
             f"{periodic.short_name}() @periodic",
-            f"{PERIODIC_RUNS_EXPECTED}+ runs, every 2 s",
+            f"{PERIODIC_RUNS_EXPECTED}+ runs, every {CHECK_PAYMENTS_EVERY.seconds} s",
             "FAILED" if periodic.failed else "SUCCESSFUL",
             f"{periodic.succeeded + periodic.failed} runs",
             "—",

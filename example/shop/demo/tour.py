@@ -128,7 +128,6 @@ def _order_stops(customer: Customer) -> list[Stop]:
         result=ship,
         expected=Expected(status=SUCCESSFUL),
         after=(charge_stop, reserve_stop),
-        announce_start=True,
     )
     return [charge_stop, reserve_stop, ship_stop]
 
