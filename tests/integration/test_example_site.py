@@ -1,6 +1,7 @@
 """`make serve`: the example site under runserver with the worker it autostarts. The demo's
-superuser logs in, the admin and the dashboard answer, the embedded worker runs the periodic
-schedule, and stopping the server the way Ctrl-C does leaves no process behind."""
+superuser logs in, the admin (an order's page lists its tasks) and the dashboard answer, the
+embedded worker runs an order's task and the periodic schedule, and stopping the server the way
+Ctrl-C does leaves no process behind."""
 
 import http.cookiejar
 import os
@@ -25,6 +26,14 @@ pytestmark = pytest.mark.only_on("sqlite")
 START_TIMEOUT = 90.0  # a Django process starting on a busy 2-core CI machine
 STOP_TIMEOUT = 30.0
 USERNAME, PASSWORD = "admin", "taskmill-demo"  # what the demo and `make serve` print
+# An order whose charge is enqueued for it (for_object), before the server starts.
+PLACE_ORDER = """
+from shop.models import Customer, Order
+from shop.tasks import charge_order
+ada = Customer.objects.create(name="Ada Lovelace", email="ada@example.com")
+order = Order.objects.create(customer=ada, total="42.00")
+charge_order.using(for_object=order).enqueue(order)
+"""
 
 
 class Browser:
@@ -72,6 +81,8 @@ def example_site(tmp_path: Path) -> Iterator[ServerProcess]:
     intro = tmp_path / "superuser.log"
     assert manage(["demo_superuser", "--port", str(port)], env, intro) == 0, intro.read_text()
     assert f"Log in as:  {USERNAME} / {PASSWORD}" in intro.read_text()
+    order_log = tmp_path / "order.log"
+    assert manage(["shell", "-c", PLACE_ORDER], env, order_log) == 0, order_log.read_text()
     server = ServerProcess(
         [sys.executable, str(EXAMPLE_DIR / "manage.py"), "runserver", f"127.0.0.1:{port}"],
         port=port,
@@ -82,6 +93,12 @@ def example_site(tmp_path: Path) -> Iterator[ServerProcess]:
     leftovers = server.kill_everything()
     print(f"----- server pid {server.pid} -----\n{server.output()}")  # noqa: T201 - on failure
     assert not leftovers, f"processes left after SIGKILL: {leftovers}"
+
+
+def order_status(database: Path) -> str:
+    with sqlite3.connect(database) as connection:
+        (status,) = connection.execute("SELECT status FROM shop_order").fetchone()
+    return str(status)
 
 
 def succeeded_runs(database: Path, schedule: str) -> int:
@@ -110,9 +127,12 @@ def test_make_serve__admin_and_dashboard_answer_the_demo_superuser_and_the_worke
     path, dashboard = browser.get("/taskmill/")
     assert path == "/taskmill/", dashboard
 
-    # The worker runserver started leads, so it runs the schedules of shop/tasks.py.
+    # The worker runserver started runs the tasks, and leads, so it runs the schedules too.
     wait_until(server.embedded_workers, timeout=START_TIMEOUT, message=server.output)
     database = tmp_path / "example.sqlite3"
+    wait_until(lambda: order_status(database) == "paid", timeout=START_TIMEOUT)
+    _, order_page = browser.get("/admin/shop/order/1/change/")
+    assert "shop.tasks.charge_order" in order_page  # TaskHistoryInline
     wait_until(
         lambda: succeeded_runs(database, "shop.tasks.check_payments") >= 1,
         timeout=START_TIMEOUT,

@@ -7,6 +7,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
+from uuid import UUID
 
 from django.core.management import call_command
 from django.utils import timezone
@@ -29,7 +30,7 @@ class ScheduleRuns:
     name: str
     since: datetime
     narrator: Narrator
-    told: set[object] = field(default_factory=set)
+    told: set[UUID] = field(default_factory=set)
     succeeded: int = 0
     failed: int = 0
 
