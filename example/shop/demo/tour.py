@@ -207,7 +207,7 @@ def _long_stops() -> list[Stop]:
     return [
         Stop(
             label=f"import_catalogue({CATALOGUE_PRODUCTS})",
-            shows="context.set_progress() and output, read live by the demo",
+            shows="set_progress(), print and logging: stored as it runs, shown live",
             result=tasks.import_catalogue.enqueue(CATALOGUE_PRODUCTS),
             expected=Expected(status=SUCCESSFUL),
             live_output=True,
