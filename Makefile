@@ -9,8 +9,10 @@ MAKEFLAGS += --no-builtin-rules --no-print-directory
 PIP_FLAGS := --quiet --disable-pip-version-check
 # Extra arguments for pytest in `make test`, e.g. make test ARGS="-k claim -x".
 ARGS ?=
+# The port of `make serve`, e.g. make serve PORT=8001.
+PORT ?= 8000
 
-.PHONY: help sysdeps venvs .venv .venv-django60 test lint fmt demo bench clean
+.PHONY: help sysdeps venvs .venv .venv-django60 test lint fmt demo serve bench clean
 
 help: ## List the targets
 	@echo "Taskmill make targets:"
@@ -63,8 +65,13 @@ fmt: .venv ## Apply ruff fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-demo: .venv ## Migrate and run the example project's demo
+demo: .venv ## Migrate and run the example project's demo: a real worker, a tour, a summary
 	cd example && ../.venv/bin/python manage.py migrate --noinput && ../.venv/bin/python manage.py taskmill_demo
+
+serve: .venv ## Run the example site with its embedded worker on 127.0.0.1:8000 (PORT=... to change)
+	cd example && ../.venv/bin/python manage.py migrate --noinput \
+		&& ../.venv/bin/python manage.py demo_superuser --port $(PORT) \
+		&& exec ../.venv/bin/python manage.py runserver 127.0.0.1:$(PORT)
 
 bench: .venv ## Run the benchmarks (python -m bench)
 	.venv/bin/python -m bench

@@ -1,4 +1,5 @@
-"""Settings of Taskmill's example project: SQLite, the admin, and Taskmill's database backend.
+"""Settings of Taskmill's example project: SQLite, the admin, and Taskmill's database backend
+with AUTOSTART, so `make serve` (runserver) runs a worker too; `make demo` starts its own.
 
 TASKMILL_EXAMPLE_DB: path of the SQLite file (default: example/db.sqlite3); the demo's smoke
 test points it at a temporary file.

@@ -1,5 +1,5 @@
-"""The example project's URLs: the admin, which the site's front page leads to, and
-Taskmill's dashboard and metrics."""
+"""The example project's URLs: the admin (Taskmill's task pages and the shop), which the site's
+front page leads to, and Taskmill's dashboard with its Prometheus metrics at /taskmill/."""
 
 from django.contrib import admin
 from django.urls import include, path

@@ -1,30 +1,21 @@
-"""The shop in the admin; each customer and order shows the tasks run for it."""
+"""The shop in the admin; each customer and order shows the tasks enqueued for it
+(for_object=...) with Taskmill's TaskHistoryInline, each linking to its task page."""
 
 from django.contrib import admin
-from django.db.models import Model
 
-import taskmill
+from taskmill.admin import TaskHistoryInline
 
 from .models import Customer, Order
 
 
-class TaskHistoryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only in the stubs
-    """Show taskmill.history(instance): the tasks enqueued with for_object=instance."""
-
-    readonly_fields = ("task_history",)
-
-    @admin.display(description="tasks")
-    def task_history(self, instance: Model) -> str:
-        records = taskmill.history(instance)
-        return ", ".join(f"{r.task_path.rsplit('.', 1)[-1]}: {r.state}" for r in records) or "—"
-
-
 @admin.register(Customer)
-class CustomerAdmin(TaskHistoryAdmin):
+class CustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only in the stubs
     list_display = ("name", "email")
+    inlines = (TaskHistoryInline,)
 
 
 @admin.register(Order)
-class OrderAdmin(TaskHistoryAdmin):
+class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only in the stubs
     list_display = ("__str__", "customer", "total", "status", "created_at")
     list_filter = ("status",)
+    inlines = (TaskHistoryInline,)

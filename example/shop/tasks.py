@@ -1,19 +1,29 @@
-"""The shop's background tasks, one for each thing Taskmill does today.
+"""The shop's background tasks, one for each thing Taskmill does.
 
-The demo (`manage.py taskmill_demo`) enqueues each of them; a worker
-(`manage.py taskmill worker`) runs them.
+The demo (`manage.py taskmill_demo`) enqueues each of them and starts a worker
+(`manage.py taskmill worker`) that runs them; under `make serve` the worker embedded in
+runserver runs them, and the periodic and cron schedules below, for as long as the site runs.
 """
 
 import asyncio
+import logging
+import sys
 import time
+from datetime import timedelta
 
 from django.core.mail import send_mail
 from django.db.models import Count, Sum
 from django.tasks import TaskContext
 
-from taskmill import task
+from taskmill import cron, periodic, task
+from taskmill.context import TaskmillContext
 
 from .models import Customer, Order
+
+logger = logging.getLogger(__name__)
+
+# What export_orders logs when it sees it was cancelled and stops.
+STOPPED_CLEANLY = "cancelled: stopping after"
 
 RATES = {"EUR": 1.0, "USD": 1.08, "GBP": 0.85}
 
@@ -57,8 +67,16 @@ def charge_order(order: Order) -> str:
 
 
 @task
+def reserve_stock(order: Order) -> str:
+    """Set the order's items aside in the warehouse (slower than the charge)."""
+    time.sleep(0.5)
+    return f"stock reserved for {order}"
+
+
+@task
 def ship_order(order: Order) -> str:
-    """Ship a paid order; enqueued with depends_on=[charge_order], so it is always paid here."""
+    """Ship a paid order; enqueued with depends_on=[charge_order, reserve_stock], so it runs
+    once both have succeeded and the order is always paid here."""
     if order.status != Order.Status.PAID:
         raise ValueError(f"{order} is {order.status}, not paid")
     order.status = Order.Status.SHIPPED
@@ -118,9 +136,51 @@ def rebuild_search_index() -> int:
     return Order.objects.count()
 
 
-@task
-def long_job(steps: int) -> int:
-    """Work for a long time (steps tenths of a second); the demo cancels it while it runs."""
-    for _ in range(steps):
-        time.sleep(0.1)
-    return steps
+@task(takes_context=True)
+def import_catalogue(context: TaskmillContext, products: int) -> int:
+    """A long task that reports its progress and writes output (print, logging, context.log),
+    which the worker stores as it runs: the demo draws the bar and shows the lines live."""
+    print(f"importing {products} products from the supplier feed")  # noqa: T201 - captured
+    for done in range(1, products + 1):
+        time.sleep(0.1)  # fetch and save one product
+        if done % 20 == 0:
+            logger.info("imported %s of %s products", done, products)
+        if done == products // 2:
+            print("product 'teapot-xl' has no price; skipped", file=sys.stderr)  # noqa: T201
+        context.set_progress(done, products, "products imported")
+    context.log.info("catalogue import finished")
+    return products
+
+
+@task(takes_context=True)
+def export_orders(context: TaskmillContext, batches: int) -> int:
+    """A long task that can be cancelled cleanly: between two batches it asks
+    context.is_cancelled() and, if so, stops at a consistent point instead of being killed."""
+    exported = 0
+    for _ in range(batches):
+        if context.is_cancelled():
+            context.log.warning("%s %s of %s batches", STOPPED_CLEANLY, exported, batches)
+            break
+        time.sleep(0.1)  # write one batch
+        exported += 1
+        context.set_progress(exported, batches, "batches exported")
+    return exported
+
+
+# Two schedules: the worker that leads (the demo's, or the one runserver starts) enqueues
+# their runs. Their results are kept ten minutes, so a site left running stays tidy.
+CHECK_PAYMENTS_EVERY = timedelta(seconds=5)  # often enough for the demo to see three runs
+
+
+@periodic(every=CHECK_PAYMENTS_EVERY, start_now=True)
+@task(result_ttl=timedelta(minutes=10))
+def check_payments() -> int:
+    """Every 5 seconds: count the orders still waiting for their payment."""
+    return Order.objects.filter(status=Order.Status.NEW).count()
+
+
+@cron("* * * * *")
+@task(result_ttl=timedelta(minutes=10))
+def expire_baskets() -> str:
+    """At the start of every minute (cron "* * * * *"): forget abandoned baskets."""
+    return "no basket older than a day"

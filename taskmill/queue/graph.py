@@ -105,9 +105,20 @@ class DependencyGraph:
         one statement over all dependants, whatever their number of dependencies.
         """
         manager = TaskRecord.objects.using(self.database_alias)
-        waiting = manager.select_for_update().filter(
-            state=State.BLOCKED, dependency_links__dependency_id=finished.id
+        # Lock first, in a statement of its own: it waits for a worker finishing another
+        # dependency of the same dependants to commit. The statements below start after that
+        # wait, so (read committed) they see that dependency's new state. Asked in the locking
+        # statement itself, they would see the snapshot from before the wait, and with each of
+        # the two workers seeing the other's dependency unfinished, neither would release the
+        # dependant.
+        locked = list(
+            manager.select_for_update()
+            .filter(state=State.BLOCKED, dependency_links__dependency_id=finished.id)
+            .values_list("id", flat=True)
         )
+        if not locked:
+            return
+        waiting = manager.filter(id__in=locked, state=State.BLOCKED)
         if finished.state != State.SUCCEEDED:
             for dependant in list(waiting.filter(CANCELS_ON_FAILURE)):
                 # Recursion depth is the dependency chain's length, bounded by what users build.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 from ..conf import get_settings
@@ -34,12 +33,12 @@ class Lease:
 class ClaimRequest:
     """What a worker asks of a claim: up to `limit` due tasks of these queues, leased to it.
 
-    `now` (the worker's clock) stamps started_at and last_attempted_at; whether a task is due
-    and when its lease ends are decided on the database's clock.
+    Whether a task is due, when its lease ends, and its started_at and last_attempted_at
+    stamps all come from the database's clock, so a task never reads as started before its
+    run_after.
     """
 
     worker_id: str
     queue_names: tuple[str, ...]
     limit: int
     lease_seconds: float
-    now: datetime

@@ -58,8 +58,8 @@ class MySQLQueue(Queue):
                     lease_owner=request.worker_id,
                     lease_expires_at=DatabaseNow()
                     + Value(timedelta(seconds=request.lease_seconds)),
-                    started_at=Coalesce("started_at", Value(request.now)),
-                    last_attempted_at=request.now,
+                    started_at=Coalesce("started_at", DatabaseNow()),
+                    last_attempted_at=DatabaseNow(),
                     worker_ids=Func(
                         F("worker_ids"),
                         Value("$"),

@@ -71,8 +71,8 @@ class PostgresQueue(Queue):
                 {c["attempts"]} = t.{c["attempts"]} + 1,
                 {c["lease_owner"]} = %(worker_id)s,
                 {c["lease_expires_at"]} = CLOCK_TIMESTAMP() + make_interval(secs => %(lease)s),
-                {c["started_at"]} = COALESCE(t.{c["started_at"]}, %(now)s),
-                {c["last_attempted_at"]} = %(now)s,
+                {c["started_at"]} = COALESCE(t.{c["started_at"]}, CLOCK_TIMESTAMP()),
+                {c["last_attempted_at"]} = CLOCK_TIMESTAMP(),
                 {c["worker_ids"]} = t.{c["worker_ids"]} || to_jsonb(%(worker_id)s::text)
             FROM picked WHERE t.{c["id"]} = picked.{c["id"]}
             RETURNING t.*
@@ -80,7 +80,6 @@ class PostgresQueue(Queue):
 
     def _claim(self, request: ClaimRequest) -> list[TaskRecord]:
         params: dict[str, Any] = {
-            "now": request.now,
             "queues": list(request.queue_names),
             "limit": request.limit,
             "running": State.RUNNING.value,

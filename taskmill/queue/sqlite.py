@@ -73,14 +73,13 @@ class SQLiteQueue(Queue):
         # The lease and the due test need the database's clock; for a local file that is the
         # clock of this host, read fresh here.
         db_now = timezone.now()
-        stamp = adapt(request.now)
         db_stamp = adapt(db_now)
         params = [
             State.RUNNING.value,
             request.worker_id,
             adapt(db_now + timedelta(seconds=request.lease_seconds)),
-            stamp,
-            stamp,
+            db_stamp,
+            db_stamp,
             request.worker_id,
             json.dumps(list(request.queue_names)),
             db_stamp,

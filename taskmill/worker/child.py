@@ -5,21 +5,19 @@ signal doesn't exist) so no user code ever runs unsupervised.
 """
 
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import os
 import signal
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Final, NoReturn
+from typing import NoReturn
 
 from ..context import STOP, ProgressReport
 from . import payload
 from .capture import RecordWriter, capturing_records, redirect_child_output
+from .parent import set_parent_death_signal, watch_parent
 from .runner import Reporting, announce_finished, run_attempt
 
 logger = logging.getLogger(__name__)
@@ -34,27 +32,13 @@ class OutputPipes:
     log: int
 
 
-PR_SET_PDEATHSIG: Final = 1
-PARENT_CHECK_INTERVAL: Final = 1.0
-
-
 def _die_with_parent(parent_pid: int) -> None:
-    libc_name = ctypes.util.find_library("c")
-    prctl_set = False
-    if sys.platform.startswith("linux") and libc_name:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
-        prctl_set = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    prctl_set = set_parent_death_signal(signal.SIGKILL)
     # The parent may have died before prctl took effect; and elsewhere prctl doesn't exist.
     if os.getppid() != parent_pid:
         os._exit(1)
     if not prctl_set:
-        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-
-
-def _watch_parent(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(PARENT_CHECK_INTERVAL)
-    os._exit(1)
+        watch_parent(parent_pid, lambda: os._exit(1))
 
 
 _terminating = threading.Event()

@@ -20,7 +20,7 @@ from django.db import connections
 
 from ..context import ProgressReport
 from ..models import LogStream, TaskRecord
-from ..outcomes import Outcome
+from ..outcomes import Outcome, OutcomeKind
 from . import payload
 from .capture import OutputCollector, capturing_in_process
 from .runner import Reporting, announce_finished, run_attempt
@@ -227,15 +227,19 @@ class ForkPool:
                 if message["type"] == "progress":
                     yield ProgressReceived(task_id=task_id, progress=message["progress"])
                     continue
-                if child.kill_reason is not None:
-                    continue  # the kill decides this attempt's outcome, not the child
+                outcome = Outcome.from_json(message["outcome"])
+                # The kill decides this attempt's outcome, not the child; except that a task
+                # that saw its cancel and stopped by itself says so.
+                stopped_itself = (
+                    child.kill_reason == "cancel" and outcome.kind == OutcomeKind.CANCELLED
+                )
+                if child.kill_reason is not None and not stopped_itself:
+                    continue
                 # The child wrote its output before reporting: it is all in the pipes now.
                 self._read_output(child)
                 child.task_id = None
                 child.collector = None
-                yield OutcomeReceived(
-                    child=child, task_id=task_id, outcome=Outcome.from_json(message["outcome"])
-                )
+                yield OutcomeReceived(child=child, task_id=task_id, outcome=outcome)
 
     def _read_output(self, child: Child, budget: int | None = None) -> None:
         """Read what a child wrote into its running attempt's collector (or the console)."""

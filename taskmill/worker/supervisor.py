@@ -397,7 +397,6 @@ class Supervisor:
                 queue_names=self.options.queue_names,
                 limit=room,
                 lease_seconds=self.settings.LEASE_SECONDS,
-                now=timezone.now(),
             )
         )
         self._adapt_poll(now, claimed=len(records), asked=room)

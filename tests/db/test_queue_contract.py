@@ -34,7 +34,6 @@ def _request(worker_id: str = "w1", limit: int = 10, lease: float = 30.0) -> Cla
         queue_names=QUEUES,
         limit=limit,
         lease_seconds=lease,
-        now=timezone.now(),
     )
 
 
@@ -58,9 +57,7 @@ def test_claim_respects_limit_and_queues(queue: Queue) -> None:
     for _ in range(3):
         tasks.noop.enqueue()
     report = tasks.build_report.enqueue(1)
-    request = ClaimRequest(
-        worker_id="w1", queue_names=("default",), limit=2, lease_seconds=30, now=timezone.now()
-    )
+    request = ClaimRequest(worker_id="w1", queue_names=("default",), limit=2, lease_seconds=30)
     assert len(queue.claim(request)) == 2
     assert len(queue.claim(request)) == 1
     assert queue.claim(request) == []

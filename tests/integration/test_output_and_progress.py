@@ -137,4 +137,5 @@ def test_a_task_checking_is_cancelled_stops_by_itself_and_is_recorded_cancelled(
 
     wait_until(lambda: state_of(result.id) == "cancelled", timeout=30, message="cancelled")
     assert error_paths(result.id) == ["taskmill.exceptions.TaskCancelled"]
+    assert "the task saw it and stopped" in record(result.id).errors[0]["traceback"]
     assert "stopped cleanly after" in captured(result.id)["stdout"]

@@ -1,5 +1,6 @@
 """The Guide runs the demo from start to end: prepare the database, enqueue the tour, start a
-real worker, watch every result finish, stop the worker, and sum up."""
+real worker, watch every result finish and the periodic schedule run, stop the worker, sum up,
+and create the superuser to look around with."""
 
 import tempfile
 import time
@@ -20,9 +21,19 @@ from taskmill.conf import get_settings
 from taskmill.models import TaskRecord, Worker
 
 from ..models import Customer, Order
-from .narrator import Narrator, duration, seconds_between
+from .narrator import Narrator
+from .schedules import (
+    CRON,
+    PERIODIC,
+    PERIODIC_RUNS_EXPECTED,
+    ScheduleRuns,
+    leader_pid,
+    schedule_table,
+)
+from .site import ensure_superuser, visit_lines
+from .summary import HEADERS, STATUS_COLUMN, first_start, summary_rows
 from .tour import Stop, enqueue_tour, problems_of
-from .watcher import Watcher, outcome_text
+from .watcher import Watcher
 from .worker import DemoWorker, running_worker
 
 STOP_TIMEOUT = 20.0
@@ -49,14 +60,22 @@ class Guide:
         customer = Customer.objects.create(name="Ada Lovelace", email="ada@example.com")
         stops = self._enqueue(customer)
         log_path = Path(tempfile.mkdtemp(prefix="taskmill-demo-")) / "worker.log"
+        started = timezone.now()
         with running_worker(
             self._worker_command(), cwd=settings.BASE_DIR, log_path=log_path
         ) as worker:
             self._announce_worker(worker)
-            watcher = Watcher(stops, self.narrator)
+            watcher = Watcher(
+                stops,
+                self.narrator,
+                periodic=ScheduleRuns(PERIODIC, started, self.narrator),
+                periodic_runs=PERIODIC_RUNS_EXPECTED,
+                others=[ScheduleRuns(CRON, started, self.narrator)],
+            )
             all_finished = watcher.watch(worker, time.monotonic() + self.options.wait)
+            self._show_schedules(worker)
             exit_code = self._stop_worker(worker, all_finished)
-        self._summarise(stops)
+        self._summarise(stops, watcher)
         self._show_history(customer)
         problems = self._problems(stops, watcher, all_finished, exit_code)
         if problems:
@@ -128,10 +147,36 @@ class Guide:
         )
         self.narrator.start_clock()
 
+    def _show_schedules(self, worker: DemoWorker) -> None:
+        self.narrator.heading(
+            "Schedules (@periodic and @cron in shop/tasks.py), as `manage.py taskmill schedule` "
+            "lists them:"
+        )
+        for line in schedule_table().splitlines():
+            self.narrator.say(f"  {line}")
+        leader = leader_pid()
+        if leader == worker.pid:
+            self.narrator.say(
+                f"  The demo's worker (pid {leader}) leads: its scheduler enqueued the periodic "
+                "runs above."
+            )
+        else:
+            self.narrator.say(
+                f"  Another worker (pid {leader}) leads and enqueued the periodic runs above.",
+                self.style.WARNING,
+            )
+        self.narrator.say(
+            "  The cron schedule is due at the start of each minute: this tour may end before "
+            "its next run; under `make serve` it keeps running."
+        )
+
     def _stop_worker(self, worker: DemoWorker, all_finished: bool) -> int | None:
         if all_finished:
             self.narrator.say()
-            self.narrator.say("Every result has finished. Stopping the worker with SIGTERM…")
+            self.narrator.say(
+                "Every result has finished and the periodic task ran at least "
+                f"{PERIODIC_RUNS_EXPECTED} times. Stopping the worker with SIGTERM…"
+            )
         code = worker.exit_code()
         if code is None:
             code = worker.stop(STOP_TIMEOUT)
@@ -142,21 +187,13 @@ class Guide:
 
     # -- After the worker --------------------------------------------------------------------
 
-    def _summarise(self, stops: list[Stop]) -> None:
+    def _summarise(self, stops: list[Stop], watcher: Watcher) -> None:
         self.narrator.heading("Summary")
         for stop in stops:
             stop.result.refresh()  # as the worker left it
-        rows = [
-            [
-                stop.label,
-                str(stop.result.status),
-                str(stop.result.attempts),
-                duration(seconds_between(stop.result.started_at, stop.result.finished_at)),
-                outcome_text(stop),
-            ]
-            for stop in stops
-        ]
-        self.narrator.table(["task", "status", "attempts", "took", "result / error"], rows)
+        self.narrator.table(
+            HEADERS, summary_rows(stops, watcher.periodic), status_column=STATUS_COLUMN
+        )
         self._show_start_order(stops)
 
     def _show_start_order(self, stops: list[Stop]) -> None:
@@ -182,9 +219,9 @@ class Guide:
         if not all_finished:
             late = ", ".join(stop.label for stop in watcher.unfinished())
             return [f"not finished within {self.options.wait:.0f} s: {late}"]
-        starts = [stop.result.started_at for stop in stops if stop.result.started_at]
-        first_start = min(starts, default=None)
-        problems = [problem for stop in stops for problem in problems_of(stop, first_start)]
+        first = first_start(stops)
+        problems = [problem for stop in stops for problem in problems_of(stop, first)]
+        problems.extend(watcher.problems())
         if exit_code != 0:
             problems.append(f"the worker exited with {exit_code}, expected 0")
         return problems
@@ -201,10 +238,14 @@ class Guide:
         self.narrator.say()
         self.narrator.say("✓ Every task ended as the tour expects.", self.style.SUCCESS)
         self.narrator.say(f"  The worker's log, with the e-mails it sent: {worker.log_path}")
-        self.narrator.say(
-            "  Look around: python manage.py createsuperuser, then python manage.py runserver"
+        created = ensure_superuser()
+        self.narrator.heading(
+            "Look around: `make serve` runs this site with a worker inside runserver, then open"
         )
-        self.narrator.say("  and open http://127.0.0.1:8000/admin/ (orders show their tasks).")
+        for line in visit_lines():
+            self.narrator.say(line)
+        if not created:
+            self.narrator.say("  (that user already existed: its password was left as it was)")
 
 
 def history_line(instance: Model) -> str:

@@ -45,7 +45,9 @@ class Narrator:
         elapsed = time.monotonic() - self.clock_started
         self.say(f"  {elapsed:5.1f}s  {paint(symbol)} {text}")
 
-    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    def table(
+        self, headers: Sequence[str], rows: Sequence[Sequence[str]], *, status_column: int
+    ) -> None:
         """A plain-text table; cells are padded before they are painted."""
         widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
         header = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
@@ -53,7 +55,7 @@ class Narrator:
         self.say("  " + "  ".join("─" * w for w in widths))
         for row in rows:
             cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
-            cells[1] = self.paint_status(row[1])(cells[1])
+            cells[status_column] = self.paint_status(row[status_column])(cells[status_column])
             self.say("  " + "  ".join(cells).rstrip())
 
     def paint_status(self, status: str) -> Paint:

@@ -22,7 +22,10 @@ FAILED = TaskResultStatus.FAILED
 REMINDER_DELAY = timedelta(seconds=2)
 # The worker compares run_after with the database's clock; SQLite keeps milliseconds.
 CLOCK_TOLERANCE = timedelta(milliseconds=5)
-LONG_JOB_STEPS = 600  # a minute: far longer than the demo waits, so only a cancel ends it
+CATALOGUE_PRODUCTS = 60  # six seconds of work, reported as progress
+EXPORT_BATCHES = 100  # ten seconds of work if nobody cancelled it
+CANCEL_AT = 0.5  # the demo cancels the export half-way through
+STOPPED_CLEANLY = tasks.STOPPED_CLEANLY
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +36,18 @@ class Expected:
     attempts: int = 1
     errors: tuple[str, ...] = ()  # class names of the errors, one per failed attempt
     claimed_first: bool = False  # no other task started before it
+    stopped_by_itself: bool = False  # cancelled, and it saw so and returned (is_cancelled())
+
+    def describe(self) -> str:
+        """Say how the stop must end, in the summary's words."""
+        if self.status == SUCCESSFUL:
+            return "SUCCESSFUL" + (f" on attempt {self.attempts}" if self.attempts > 1 else "")
+        text = f"{self.status}: {self.errors[-1]}" if self.errors else str(self.status)
+        if self.attempts == 0:
+            text += ", never run"
+        if self.stopped_by_itself:
+            text += ", stops itself"
+        return text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,9 +58,10 @@ class Stop:
     shows: str
     result: TaskResult[..., Any]
     expected: Expected
-    depends_on: Stop | None = None
+    after: tuple[Stop, ...] = ()  # its depends_on
     announce_start: bool = False
-    cancel_when_running: bool = False
+    live_output: bool = False  # draw its progress and show its output while it runs
+    cancel_at: float | None = None  # taskmill.cancel() once its progress reaches this fraction
     # What a second enqueue of the same call returned: a unique task gives this result back.
     duplicate: TaskResult[..., Any] | None = None
 
@@ -58,6 +74,7 @@ def enqueue_tour(customer: Customer) -> list[Stop]:
         *_failure_stops(),
         *_report_stops(),
         *_housekeeping_stops(),
+        *_long_stops(),
     ]
 
 
@@ -91,21 +108,28 @@ def _order_stops(customer: Customer) -> list[Stop]:
     with transaction.atomic():
         order = Order.objects.create(customer=customer, total="42.00")
         charge = tasks.charge_order.using(for_object=order).enqueue(order)
-    ship = tasks.ship_order.using(depends_on=[charge], for_object=order).enqueue(order)
+    reserve = tasks.reserve_stock.using(for_object=order).enqueue(order)
+    ship = tasks.ship_order.using(depends_on=[charge, reserve], for_object=order).enqueue(order)
     charge_stop = Stop(
         label="charge_order(order)",
         shows="enqueued in transaction.atomic() with the order it charges",
         result=charge,
         expected=Expected(status=SUCCESSFUL),
     )
+    reserve_stop = Stop(
+        label="reserve_stock(order)",
+        shows="half a second of work",
+        result=reserve,
+        expected=Expected(status=SUCCESSFUL),
+    )
     ship_stop = Stop(
         label="ship_order(order)",
-        shows="depends_on=[charge_order]: waits until the charge succeeds",
+        shows="depends_on=[charge_order, reserve_stock]: runs once both succeeded",
         result=ship,
         expected=Expected(status=SUCCESSFUL),
-        depends_on=charge_stop,
+        after=(charge_stop, reserve_stop),
     )
-    return [charge_stop, ship_stop]
+    return [charge_stop, reserve_stop, ship_stop]
 
 
 def _failure_stops() -> list[Stop]:
@@ -128,7 +152,7 @@ def _failure_stops() -> list[Stop]:
             shows="depends_on=[always_fails]: cancelled when that fails",
             result=tasks.publish_catalogue.using(depends_on=[failing.result]).enqueue(),
             expected=Expected(status=FAILED, attempts=0, errors=("DependencyFailed",)),
-            depends_on=failing,
+            after=(failing,),
         ),
         Stop(
             label="overrun(5)",
@@ -176,13 +200,25 @@ def _housekeeping_stops() -> list[Stop]:
             expected=Expected(status=SUCCESSFUL),
             duplicate=tasks.rebuild_search_index.enqueue(),
         ),
+    ]
+
+
+def _long_stops() -> list[Stop]:
+    return [
         Stop(
-            label=f"long_job({LONG_JOB_STEPS})",
-            shows="a minute of work; taskmill.cancel() once it is running",
-            result=tasks.long_job.enqueue(LONG_JOB_STEPS),
-            expected=Expected(status=FAILED, errors=("TaskCancelled",)),
-            announce_start=True,
-            cancel_when_running=True,
+            label=f"import_catalogue({CATALOGUE_PRODUCTS})",
+            shows="set_progress(), print and logging: stored as it runs, shown live",
+            result=tasks.import_catalogue.enqueue(CATALOGUE_PRODUCTS),
+            expected=Expected(status=SUCCESSFUL),
+            live_output=True,
+        ),
+        Stop(
+            label=f"export_orders({EXPORT_BATCHES})",
+            shows=f"taskmill.cancel() at {CANCEL_AT:.0%}; stops via context.is_cancelled()",
+            result=tasks.export_orders.enqueue(EXPORT_BATCHES),
+            expected=Expected(status=FAILED, errors=("TaskCancelled",), stopped_by_itself=True),
+            live_output=True,
+            cancel_at=CANCEL_AT,
         ),
     ]
 
@@ -204,6 +240,12 @@ def last_error_class(result: TaskResult[..., Any]) -> str | None:
     return error_class(result.errors[-1]) if result.errors else None
 
 
+def stopped_by_itself(result: TaskResult[..., Any]) -> bool:
+    """Tell whether a cancelled task saw the cancel (context.is_cancelled()) and stopped at a
+    point of its choosing: export_orders logs it, and its captured output keeps the line."""
+    return any(STOPPED_CLEANLY in line.text for line in taskmill.logs(result))
+
+
 def problems_of(stop: Stop, first_start: datetime | None) -> list[str]:
     """Return what differs from the stop's expectations, one sentence each."""
     result, expected = stop.result, stop.expected
@@ -217,6 +259,8 @@ def problems_of(stop: Stop, first_start: datetime | None) -> list[str]:
         found.append(f"errors {list(errors)}, expected {list(expected.errors)}")
     if stop.duplicate is not None and stop.duplicate.id != result.id:
         found.append(f"its second enqueue made another result, {stop.duplicate.id}")
+    if expected.stopped_by_itself and not stopped_by_itself(result):
+        found.append("was killed instead of stopping by itself")
     found.extend(_timing_problems(stop, first_start))
     return [f"{stop.label}: {problem}" for problem in found]
 
@@ -227,10 +271,10 @@ def _timing_problems(stop: Stop, first_start: datetime | None) -> list[str]:
     if started is None:
         return []
     found = []
-    if stop.depends_on is not None:
-        dependency_finished = stop.depends_on.result.finished_at
+    for dependency in stop.after:
+        dependency_finished = dependency.result.finished_at
         if dependency_finished is None or started < dependency_finished:
-            found.append(f"started before {stop.depends_on.label} had finished")
+            found.append(f"started before {dependency.label} had finished")
     run_after = result.task.run_after
     if run_after is not None and started < run_after - CLOCK_TOLERANCE:
         found.append(f"started at {started:%X.%f}, before its run_after {run_after:%X.%f}")

@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--concurrency", type=int, default=2, help="worker child processes (default: 2)"
+            "--concurrency", type=int, default=4, help="worker child processes (default: 4)"
         )
         parser.add_argument(
             "--wait",
