@@ -1,4 +1,5 @@
-"""HTML pieces the admin shows for task records: state badges, progress bars, logs, JSON.
+"""HTML pieces the admin shows for task records (state badges, progress bars, logs, JSON),
+and the read-only mixin its pages share.
 
 Everything user-provided is escaped by format_html; the admin pages only assemble these.
 """
@@ -9,6 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -151,3 +153,16 @@ def log_block(
         lines[-1].attempt if lines else 1,
         SafeString("".join(rows)),
     )
+
+
+class ReadOnlyAdminMixin:
+    """Viewing only: no add, change or delete through the admin."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

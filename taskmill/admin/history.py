@@ -20,22 +20,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from ..models import TaskRecord
-from .display import progress_bar, state_badge
+from .display import ReadOnlyAdminMixin, progress_bar, state_badge
 
 HISTORY_LIMIT: Final = 20
-
-
-class ReadOnlyAdminMixin:
-    """Viewing only: no add, change or delete through the admin."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class LatestTasksFormSet(BaseGenericInlineFormSet):  # type: ignore[type-arg]  # generic only in the stubs

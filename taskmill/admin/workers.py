@@ -7,11 +7,9 @@ Read-only: workers write their own rows. "stale" means no heartbeat for longer t
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import quote
-from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -21,7 +19,7 @@ from ..conf import get_settings
 from ..models import TaskRecord, Worker
 from ..presentation import ago_text
 from ..states import State
-from .display import EMPTY
+from .display import EMPTY, ReadOnlyAdminMixin
 
 FIELDS = (
     "id",
@@ -45,7 +43,7 @@ def is_alive(worker: Worker) -> bool:
 
 
 @admin.register(Worker)
-class WorkerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only in the stubs
+class WorkerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]  # generic only in the stubs
     list_display = (
         "id",
         "host",
@@ -62,15 +60,6 @@ class WorkerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only i
     ordering = ("-last_heartbeat_at", "id")
     readonly_fields = FIELDS
     fields = FIELDS
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="queues")
     def queues_display(self, worker: Worker) -> str:
