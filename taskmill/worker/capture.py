@@ -124,20 +124,29 @@ class OutputCollector:
 
 
 class RecordWriter(logging.Handler):
-    """Writes each logging record, formatted, to a file descriptor (the supervisor's pipe)."""
+    """Hands each logging record, formatted as one or more lines, to write(): the supervisor's
+    pipe in a forked child, the collector itself with the solo pool."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, write: Callable[[bytes], None]) -> None:
         super().__init__()
-        self.fd = fd
+        self.write = write
         self.setFormatter(logging.Formatter(RECORD_FORMAT))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
-            while data:
-                data = data[os.write(self.fd, data) :]
+            self.write((self.format(record) + "\n").encode("utf-8", "backslashreplace"))
         except Exception:
             self.handleError(record)
+
+
+def fd_writer(fd: int) -> Callable[[bytes], None]:
+    """Return a function writing all of its bytes to fd."""
+
+    def write(data: bytes) -> None:
+        while data:
+            data = data[os.write(fd, data) :]
+
+    return write
 
 
 def redirect_child_output(stdout_fd: int, stderr_fd: int) -> None:
@@ -209,19 +218,6 @@ class _CollectorStream(io.TextIOBase):
         return len(text)
 
 
-class _CollectorHandler(logging.Handler):
-    def __init__(self, collector: OutputCollector) -> None:
-        super().__init__()
-        self.collector = collector
-        self.setFormatter(logging.Formatter(RECORD_FORMAT))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.collector.feed(LogStream.LOG, (self.format(record) + "\n").encode())
-        except Exception:
-            self.handleError(record)
-
-
 @contextlib.contextmanager
 def capturing_in_process(collector: OutputCollector, level: int) -> Iterator[None]:
     """Capture a task running in this very process (solo pool) into collector."""
@@ -230,6 +226,6 @@ def capturing_in_process(collector: OutputCollector, level: int) -> Iterator[Non
     with (
         contextlib.redirect_stdout(stdout),
         contextlib.redirect_stderr(stderr),
-        capturing_records(_CollectorHandler(collector), level),
+        capturing_records(RecordWriter(lambda data: collector.feed(LogStream.LOG, data)), level),
     ):
         yield

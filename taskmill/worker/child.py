@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from ..context import STOP, ProgressReport
 from . import payload
-from .capture import RecordWriter, capturing_records, redirect_child_output
+from .capture import RecordWriter, capturing_records, fd_writer, redirect_child_output
 from .parent import set_parent_death_signal, watch_parent
 from .runner import Reporting, announce_finished, run_attempt
 
@@ -92,7 +92,7 @@ def child_main(conn: Connection, parent_pid: int, output: OutputPipes) -> NoRetu
     _die_with_parent(parent_pid)
     redirect_child_output(output.stdout, output.stderr)
     channel = _Channel(conn)
-    records = RecordWriter(output.log)
+    records = RecordWriter(fd_writer(output.log))
     try:
         while True:
             try:
