@@ -9,18 +9,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from django.tasks import TaskContext
 from django.utils import timezone
 
 from .models import TaskRecord
+from .output import StoredProgress
 
 # A tight loop may call set_progress freely: at most this often does a report leave the process.
 PROGRESS_INTERVAL: Final = 0.25
 CANCEL_CHECK_INTERVAL: Final = 0.5
 
-type ProgressReport = dict[str, Any]
+# What set_progress sends and the worker stores on the row: one shape, defined with the reader.
+type ProgressReport = StoredProgress
 
 
 def _check_number(name: str, value: object) -> None:
@@ -37,12 +39,9 @@ def progress_report(done: float, total: float | None, message: str) -> ProgressR
         _check_number("total", total)
     if not isinstance(message, str):
         raise TypeError(f"set_progress(message=...) takes a str, not {type(message).__name__}.")
-    return {
-        "done": done,
-        "total": total,
-        "message": message,
-        "updated_at": timezone.now().isoformat(),
-    }
+    return StoredProgress(
+        done=done, total=total, message=message, updated_at=timezone.now().isoformat()
+    )
 
 
 @dataclass(eq=False)

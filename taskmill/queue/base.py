@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from traceback import format_exception_only
 from typing import Any, Final
@@ -280,7 +280,7 @@ class Queue(ABC):
             chunks, batch_size=LOG_BATCH_SIZE, ignore_conflicts=True
         )
 
-    def set_progress(self, lease: Lease, progress: dict[str, Any]) -> bool:
+    def set_progress(self, lease: Lease, progress: Mapping[str, Any]) -> bool:
         """Store a running task's progress report, fenced like every write after a claim."""
         return bool(self._fenced(lease).update(progress=progress))
 

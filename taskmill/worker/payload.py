@@ -1,6 +1,7 @@
 """The JSON messages between the supervisor and its children. No pickle: only JSON crosses."""
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
@@ -69,7 +70,7 @@ def outcome_message(task_id: str, outcome: Outcome) -> bytes:
     return encode({"type": "outcome", "id": task_id, "outcome": outcome.to_json()})
 
 
-def progress_message(task_id: str, report: dict[str, Any]) -> bytes:
+def progress_message(task_id: str, report: Mapping[str, Any]) -> bytes:
     return encode({"type": "progress", "id": task_id, "progress": report})
 
 

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from taskmill.context import ProgressThrottle, progress_report
+from taskmill.output import StoredProgress
 from taskmill.worker.capture import CHUNK_CHARS, OutputCollector
 
 TASK_ID = uuid.uuid4()
@@ -95,10 +96,10 @@ def test_finish_twice_adds_one_marker() -> None:
 
 
 def test_throttle_sends_the_first_report_at_once_and_the_latest_after_the_interval() -> None:
-    sent: list[dict[str, object]] = []
+    sent: list[StoredProgress] = []
     arrived = threading.Event()
 
-    def send(report: dict[str, object]) -> None:
+    def send(report: StoredProgress) -> None:
         sent.append(report)
         if report["done"] == 3:
             arrived.set()
@@ -112,7 +113,7 @@ def test_throttle_sends_the_first_report_at_once_and_the_latest_after_the_interv
 
 
 def test_throttle_flush_sends_what_is_held_back_once() -> None:
-    sent: list[dict[str, object]] = []
+    sent: list[StoredProgress] = []
     throttle = ProgressThrottle(send=sent.append, interval=60)
     throttle.report(progress_report(1, None, ""))
     throttle.report(progress_report(2, None, "last"))
