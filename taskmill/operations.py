@@ -18,6 +18,7 @@ from .backend import Call, DatabaseBackend
 from .enqueueing import unique_key
 from .exceptions import NotRetryable
 from .ids import parse_task_id
+from .lookup import find_record
 from .models import Schedule, TaskRecord, TaskRecordQuerySet
 from .queue import get_queue
 from .queue.clock import read_database_now
@@ -161,14 +162,8 @@ def retry_task(result: str | TaskResult[..., Any]) -> TaskResult[..., Any]:
     is left as it is. Raise TaskResultDoesNotExist for an unknown id, NotRetryable for a task
     that is not failed or cancelled, TaskNotRegistered if its task no longer exists.
     """
-    result_id = result.id if isinstance(result, TaskResult) else result
-    task_id = parse_task_id(result_id)
-    if task_id is not None:
-        for database in queue_databases():
-            record = TaskRecord.objects.using(database).filter(id=task_id).first()
-            if record is not None:
-                return _enqueue_again(record, database)
-    raise TaskResultDoesNotExist(result_id)
+    record = find_record(result)
+    return _enqueue_again(record, str(record._state.db))
 
 
 def _enqueue_again(record: TaskRecord, database: str) -> TaskResult[..., Any]:

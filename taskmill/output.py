@@ -14,10 +14,9 @@ from uuid import UUID
 
 from django.db.models import Q
 from django.tasks import TaskResult
-from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils.dateparse import parse_datetime
 
-from .ids import parse_task_id
+from .lookup import find_record
 from .models import LogChunk, TaskRecord
 from .routers import queue_databases
 from .states import State, is_finished
@@ -220,13 +219,8 @@ def find_task(result: str | TaskResult[..., Any]) -> tuple[str, UUID]:
 
     Raise TaskResultDoesNotExist for an unknown id.
     """
-    result_id = result.id if isinstance(result, TaskResult) else result
-    task_id = parse_task_id(result_id)
-    if task_id is not None:
-        for database in queue_databases():
-            if TaskRecord.objects.using(database).filter(id=task_id).exists():
-                return database, task_id
-    raise TaskResultDoesNotExist(result_id)
+    record = find_record(result, only=("id",))
+    return str(record._state.db), record.id
 
 
 def open_log(result: str | TaskResult[..., Any]) -> LogReader:
@@ -300,12 +294,4 @@ def progress(result: str | TaskResult[..., Any]) -> Progress | None:
 
     Raise TaskResultDoesNotExist for an unknown id.
     """
-    result_id = result.id if isinstance(result, TaskResult) else result
-    task_id = parse_task_id(result_id)
-    if task_id is not None:
-        for database in queue_databases():
-            found = TaskRecord.objects.using(database).filter(id=task_id)
-            stored = list(found.values_list("progress", flat=True)[:1])
-            if stored:
-                return Progress.from_stored(stored[0])
-    raise TaskResultDoesNotExist(result_id)
+    return Progress.from_stored(find_record(result, only=("id", "progress")).progress)

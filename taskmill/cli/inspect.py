@@ -263,11 +263,16 @@ def _add_show_arguments(parser: CommandParser) -> None:
 
 
 def _show(command: BaseCommand, options: dict[str, Any]) -> None:
-    from .show import describe, find_record, follow_progress
+    from django.tasks.exceptions import TaskResultDoesNotExist
 
-    record = find_record(options["id"])
-    if record is None:
-        raise CommandError(f"No task result with id {options['id']}.")
+    from taskmill.lookup import find_record
+
+    from .show import describe, follow_progress
+
+    try:
+        record = find_record(options["id"])
+    except TaskResultDoesNotExist as error:
+        raise CommandError(f"No task result with id {options['id']}.") from error
     if options["follow"] and not options["json"]:
         try:
             record = follow_progress(

@@ -9,7 +9,6 @@ from typing import Any
 
 from django.utils import timezone
 
-from taskmill.ids import parse_task_id
 from taskmill.models import TaskRecord
 from taskmill.presentation import duration_text, progress_bar
 from taskmill.routers import queue_databases
@@ -18,18 +17,6 @@ from taskmill.states import is_finished
 from .table import format_table
 
 TIME_FIELDS = ("enqueued_at", "run_after", "started_at", "last_attempted_at", "finished_at")
-
-
-def find_record(result_id: str) -> TaskRecord | None:
-    """Return the task with this result id from whichever queue database holds it."""
-    task_id = parse_task_id(result_id)
-    if task_id is None:
-        return None
-    for database in queue_databases():
-        record = TaskRecord.objects.using(database).filter(id=task_id).first()
-        if record is not None:
-            return record
-    return None
 
 
 def follow_progress(
