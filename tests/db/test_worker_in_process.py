@@ -18,6 +18,7 @@ from taskmill.queue.waiter import Waiter
 from taskmill.testing import assert_enqueued, run_until_empty
 from taskmill.worker import supervisor
 from taskmill.worker.setup import build_options
+from tests.integration.helpers import captured
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db
@@ -163,17 +164,10 @@ def test_burst_worker_gives_up_after_repeated_database_errors(
     assert len(calls) == supervisor.BURST_ERROR_LIMIT
 
 
-def _captured(result_id: str) -> dict[str, str]:
-    joined: dict[str, str] = {}
-    for chunk in LogChunk.objects.filter(task__id=result_id).order_by("attempt", "seq"):
-        joined[chunk.stream] = joined.get(chunk.stream, "") + chunk.text
-    return joined
-
-
 def test_solo_pool_captures_the_task_output_in_process() -> None:
     result = tasks.chatty.enqueue()
     run_until_empty()
-    output = _captured(result.id)
+    output = captured(result.id)
     # In-process, a subprocess writes to the worker's own stdout: only Python's is captured.
     assert output["stdout"] == "hello from stdout\nno newline at the end"
     assert output["stderr"] == "a warning on stderr\n"

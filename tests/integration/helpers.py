@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from taskmill.models import TaskRecord
+from taskmill.models import LogChunk, TaskRecord
 
 SHORT_LEASE = {"LEASE_SECONDS": 2, "HEARTBEAT_SECONDS": 0.5}
 
@@ -63,3 +63,11 @@ def summary(result_id: str) -> dict[str, Any]:
         "errors": error_paths(result_id),
         "worker_ids": row.worker_ids,
     }
+
+
+def captured(result_id: str) -> dict[str, str]:
+    """Everything stored for a task, joined per stream, in order."""
+    joined: dict[str, str] = {}
+    for chunk in LogChunk.objects.filter(task__id=result_id).order_by("attempt", "seq"):
+        joined[chunk.stream] = joined.get(chunk.stream, "") + chunk.text
+    return joined

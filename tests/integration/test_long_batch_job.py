@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 
 import taskmill
-from taskmill.models import LogChunk
 from tests.processes import WorkerFactory
 from tests.testapp import tasks
 from tests.testapp.models import Article
 from tests.waiting import WaitUntil
 
-from .helpers import error_paths, record, started_pids, state_of
+from .helpers import captured, error_paths, record, started_pids, state_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,9 +41,7 @@ def test_batch_job_waits_for_its_preparation_reports_and_is_cancelled_half_way(
     wait_until(lambda: state_of(job.id) == "cancelled", timeout=30, message="cancelled")
     assert error_paths(job.id) == ["taskmill.exceptions.TaskCancelled"]
     assert Article.objects.filter(title__startswith="published").count() == 5
-    log = "".join(
-        LogChunk.objects.filter(task__id=job.id, stream="log").values_list("text", flat=True)
-    )
+    log = captured(job.id)["log"]
     assert log.count("published article") == 5
     assert "WARNING tests.testapp.tasks.publish_drafts: cancelled after 5 of 10" in log
     assert [str(r.id) for r in taskmill.history(owner)] == [job.id]

@@ -6,24 +6,15 @@ from pathlib import Path
 import pytest
 
 import taskmill
-from taskmill.models import LogChunk
 from tests.processes import WorkerFactory
 from tests.testapp import tasks
 from tests.waiting import WaitUntil
 
-from .helpers import error_paths, record, started_pids, state_of
+from .helpers import captured, error_paths, record, started_pids, state_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CAP = 64 * 1024
-
-
-def captured(result_id: str) -> dict[str, str]:
-    """Everything stored for a task, joined per stream, in order."""
-    joined: dict[str, str] = {}
-    for chunk in LogChunk.objects.filter(task__id=result_id).order_by("attempt", "seq"):
-        joined[chunk.stream] = joined.get(chunk.stream, "") + chunk.text
-    return joined
 
 
 def test_stdout_stderr_logging_and_subprocess_output_are_captured(
