@@ -17,7 +17,7 @@ import django
 import pytest
 from django.db import connections
 
-from tests.processes import REPO_ROOT, WorkerFactory, WorkerProcess, start_worker
+from tests.processes import WorkerFactory, WorkerProcess, start_worker, worker_env
 from tests.waiting import WaitUntil
 from tests.waiting import wait_until as _wait_until
 
@@ -185,7 +185,7 @@ def worker_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[W
 
     def start(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(workers) + 1}.log"
-        worker = start_worker(args, env=_worker_env(env), log_path=log_path)
+        worker = start_worker(args, env=worker_env(env), log_path=log_path)
         workers.append(worker)
         return worker
 
@@ -208,23 +208,6 @@ def _require_transactional_db(request: pytest.FixtureRequest) -> None:
             "worker_process needs @pytest.mark.django_db(transaction=True): a worker process "
             "sees only committed rows of the test database"
         )
-
-
-def _worker_env(extra: dict[str, str] | None) -> dict[str, str]:
-    """Environment for a worker: the test settings and this test's live database names."""
-    env = dict(os.environ)
-    pythonpath = [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        PYTHONPATH=os.pathsep.join(pythonpath),
-        PYTHONUNBUFFERED="1",
-        TASKMILL_TEST_DB=os.environ.get("TASKMILL_TEST_DB", "sqlite"),
-        TASKMILL_TEST_DB_NAME=str(connections["default"].settings_dict["NAME"]),
-    )
-    if "queue" in connections.settings:
-        env["TASKMILL_TEST_QUEUE_DB_NAME"] = str(connections["queue"].settings_dict["NAME"])
-    env.update(extra or {})
-    return env
 
 
 def _report_worker_output(item: pytest.Item, workers: list[WorkerProcess]) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from django.db import connections
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT = 10.0
 KILL_TIMEOUT = 5.0
@@ -140,3 +142,20 @@ def _wait_for_group(worker: WorkerProcess, deadline: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a worker: the test settings and this test's live database names."""
+    env = dict(os.environ)
+    pythonpath = [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        PYTHONPATH=os.pathsep.join(pythonpath),
+        PYTHONUNBUFFERED="1",
+        TASKMILL_TEST_DB=os.environ.get("TASKMILL_TEST_DB", "sqlite"),
+        TASKMILL_TEST_DB_NAME=str(connections["default"].settings_dict["NAME"]),
+    )
+    if "queue" in connections.settings:
+        env["TASKMILL_TEST_QUEUE_DB_NAME"] = str(connections["queue"].settings_dict["NAME"])
+    env.update(extra or {})
+    return env

@@ -18,9 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db import connections
-
-from tests.processes import REPO_ROOT
+from tests.processes import REPO_ROOT, worker_env
 
 MARK_VARIABLE = "TASKMILL_TEST_MARK"
 # A short lease: a standby server retries the lock every LEASE_SECONDS / 2 = 2 s.
@@ -162,16 +160,7 @@ def marked_processes(mark: str) -> list[ProcessInfo]:
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a server on the test database, with AUTOSTART on."""
-    env = dict(os.environ)
-    pythonpath = [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        PYTHONPATH=os.pathsep.join(pythonpath),
-        PYTHONUNBUFFERED="1",
-        TASKMILL_TEST_DB=os.environ.get("TASKMILL_TEST_DB", "sqlite"),
-        TASKMILL_TEST_DB_NAME=str(connections["default"].settings_dict["NAME"]),
-        TASKMILL_TEST_SETTINGS=json.dumps(AUTOSTART_SETTINGS),
-    )
+    env = worker_env({"TASKMILL_TEST_SETTINGS": json.dumps(AUTOSTART_SETTINGS)})
     env.pop("RUN_MAIN", None)
     env.update(extra or {})
     return env
