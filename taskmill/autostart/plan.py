@@ -6,8 +6,7 @@ import sys
 from dataclasses import dataclass
 from typing import Final
 
-from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
-from django.tasks.exceptions import InvalidTaskBackend
+from django.tasks import DEFAULT_TASK_BACKEND_ALIAS
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 
 from ..conf import TaskmillSettings
@@ -70,31 +69,14 @@ def build_plan(settings: TaskmillSettings) -> Plan:
 
 
 def _check_queues(settings: TaskmillSettings) -> None:
-    """Raise ConfigurationError, in the settings' words, for what --queues would refuse."""
-    from ..backend import DatabaseBackend
+    """Raise ConfigurationError, in the settings' words, for what the worker would refuse."""
+    from ..worker.setup import queues_to_serve, serving_backend
 
-    where = f"TASKS[{DEFAULT_TASK_BACKEND_ALIAS!r}]"
     try:
-        backend = task_backends[DEFAULT_TASK_BACKEND_ALIAS]
-    except InvalidTaskBackend as error:
-        raise ConfigurationError(f"autostart serves {where}: {error}") from error
-    if not isinstance(backend, DatabaseBackend):
-        raise ConfigurationError(
-            f"autostart serves {where}, which uses {type(backend).__name__}, not Taskmill's "
-            "DatabaseBackend."
-        )
-    known = sorted(backend.queues)
-    if not known and not settings.AUTOSTART_QUEUES:
-        raise ConfigurationError(
-            f"{where}['QUEUES'] is empty (any queue name is allowed), so autostart can't tell "
-            "which queues to serve: set TASKMILL['AUTOSTART_QUEUES']."
-        )
-    unknown = [name for name in settings.AUTOSTART_QUEUES or () if known and name not in known]
-    if unknown:
-        raise ConfigurationError(
-            f"TASKMILL['AUTOSTART_QUEUES'] names unknown queue(s) {', '.join(unknown)}; "
-            f"{where}['QUEUES'] allows: {', '.join(known)}."
-        )
+        backend = serving_backend(DEFAULT_TASK_BACKEND_ALIAS, "The autostarted worker's backend")
+        queues_to_serve(backend, settings.AUTOSTART_QUEUES, "TASKMILL['AUTOSTART_QUEUES']")
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from error
 
 
 def worker_environment() -> dict[str, str]:

@@ -19,6 +19,47 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
 VERBOSITY_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
 
 
+def serving_backend(alias: str, backend_option: str) -> DatabaseBackend:
+    """Return the Taskmill backend a worker would serve; raise ValueError saying what is wrong,
+    naming the setting or flag (backend_option) that chose it."""
+    try:
+        backend = task_backends[alias]
+    except InvalidTaskBackend as error:
+        raise ValueError(f"{backend_option} {alias!r}: {error}") from error
+    if not isinstance(backend, DatabaseBackend):
+        raise ValueError(
+            f"{backend_option} {alias!r} uses {type(backend).__name__}, not Taskmill's "
+            "DatabaseBackend; use an alias of TASKS whose BACKEND is "
+            "taskmill.backend.DatabaseBackend."
+        )
+    return backend
+
+
+def queues_to_serve(
+    backend: DatabaseBackend, queues: Sequence[str] | None, queues_option: str
+) -> list[str]:
+    """Return the queues a worker serves: the ones asked for, or all of the backend's.
+
+    Raise ValueError naming queues_option (the setting or flag that asked) for a queue the
+    backend doesn't allow, or when the backend allows any name and none was asked for.
+    """
+    where = f"TASKS[{backend.alias!r}]['QUEUES']"
+    known = sorted(backend.queues)
+    if not known and not queues:
+        raise ValueError(
+            f"{where} is empty (any queue name is allowed), so the worker can't tell which "
+            f"queues to serve: set {queues_option}."
+        )
+    chosen = list(queues) if queues else known
+    unknown = [name for name in chosen if known and name not in known]
+    if unknown:
+        raise ValueError(
+            f"{queues_option} names unknown queue(s) {', '.join(unknown)}; "
+            f"{where} allows: {', '.join(known)}."
+        )
+    return chosen
+
+
 def build_options(
     *,
     backend_alias: str,
@@ -32,27 +73,10 @@ def build_options(
 ) -> WorkerOptions:
     """Return checked worker options; raise CommandError naming a bad value and the fix."""
     try:
-        backend = task_backends[backend_alias]
-    except InvalidTaskBackend as error:
-        raise CommandError(f"--backend {backend_alias!r}: {error}") from error
-    if not isinstance(backend, DatabaseBackend):
-        raise CommandError(
-            f"Backend {backend_alias!r} is {type(backend).__name__}, not Taskmill's "
-            "DatabaseBackend; pass --backend with an alias of TASKS that uses it."
-        )
-    known = sorted(backend.queues)
-    if not known and not queues:
-        raise CommandError(
-            f"TASKS[{backend_alias!r}]['QUEUES'] is empty (any name is allowed), so the worker "
-            "can't tell which queues to serve: pass --queues a,b."
-        )
-    chosen = list(queues) if queues else known
-    unknown = [name for name in chosen if known and name not in known]
-    if unknown:
-        raise CommandError(
-            f"--queues names unknown queue(s) {', '.join(unknown)}; "
-            f"TASKS[{backend_alias!r}]['QUEUES'] allows: {', '.join(known)}."
-        )
+        backend = serving_backend(backend_alias, "--backend")
+        chosen = queues_to_serve(backend, queues, "--queues")
+    except ValueError as error:
+        raise CommandError(str(error)) from error
     if concurrency is not None and concurrency < 1:
         raise CommandError(f"--concurrency must be at least 1, not {concurrency}.")
     if max_tasks_per_child is not None and max_tasks_per_child < 1:
