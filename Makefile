@@ -12,7 +12,7 @@ ARGS ?=
 # The port of `make serve`, e.g. make serve PORT=8001.
 PORT ?= 8000
 
-.PHONY: help sysdeps venvs .venv .venv-django60 test lint fmt demo serve bench clean
+.PHONY: help sysdeps venvs .venv .venv-django60 test chaos lint fmt demo serve bench clean
 
 help: ## List the targets
 	@echo "Taskmill make targets:"
@@ -53,6 +53,12 @@ endef
 
 test: sysdeps .venv .venv-django60 ## Run everything: lint, checks, tests on 3 databases x 2 Djangos
 	scripts/test $(ARGS)
+
+# The chaos suite at full size (10,000-task kill storms, ...) on each database; `make test`
+# runs the same tests in a bounded form. Pick databases with TASKMILL_TEST_ONLY, as for test.
+chaos: sysdeps .venv .venv-django60 ## Run tests/chaos at full size on every database (long)
+	TASKMILL_CHAOS=long TASKMILL_TEST_COVERAGE=0 TASKMILL_TEST_STAGE_TIMEOUT=7200 \
+		scripts/test --chaos-only $(ARGS)
 
 lint: .venv ## ruff check, ruff format --check, mypy
 	@status=0; \

@@ -3,8 +3,9 @@
 - tests/unit: pure code, no database (a unit test that asks for one fails).
 - every other folder needs the database; tests/db get the `db` marker, tests/integration
   the `integration` marker, tests/browser the `browser` marker (and a Chromium gate of its
-  own, in tests/browser/conftest.py). If the database is unreachable they are skipped with
-  the reason, or the run fails at once when CI=true.
+  own, in tests/browser/conftest.py), tests/chaos the `chaos` marker (see its conftest).
+  If the database is unreachable they are skipped with the reason, or the run fails at once
+  when CI=true.
 """
 
 import os
@@ -23,7 +24,12 @@ from tests.waiting import wait_until as _wait_until
 
 TESTS_DIR = Path(__file__).resolve().parent
 VENDORS = ("postgresql", "mysql", "sqlite")
-FOLDER_MARKERS = {"db": "db", "integration": "integration", "browser": "browser"}
+FOLDER_MARKERS = {
+    "db": "db",
+    "integration": "integration",
+    "browser": "browser",
+    "chaos": "chaos",
+}
 PROBE_TIMEOUT = 3
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
