@@ -47,6 +47,8 @@ class ScheduleAdmin(RefuseUnpermittedActionsMixin, admin.ModelAdmin):  # type: i
     list_filter = ("enabled", "in_code", "backend")
     search_fields = ("name", "task_path")
     ordering = ("name",)
+    # The form holds only read-only fields: nothing of a schedule is edited here.
+    fields = READ_ONLY_FIELDS
     readonly_fields = READ_ONLY_FIELDS
     actions = ("enable", "disable", "run_now")
 

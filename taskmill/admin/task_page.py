@@ -23,7 +23,7 @@ from ..models import TaskRecord
 from ..operations import RETRYABLE_STATES
 from ..states import is_finished
 from .actions import CANCEL_PERMISSION, RETRY_PERMISSION, cancel_records, retry_records
-from .live import log_since, parse_cursor
+from .live import MarkupFreeJSONEncoder, log_since, parse_cursor
 from .permissions import RefuseUnpermittedActionsMixin
 
 # How often the task page asks for new output while the task runs.
@@ -76,7 +76,9 @@ class TaskPageAdmin(RefuseUnpermittedActionsMixin, admin.ModelAdmin):  # type: i
             after = parse_cursor(request.GET.get("after"))
         except ValueError:
             return HttpResponseBadRequest("after must be <attempt>:<seq>, e.g. 1:41.")
-        return JsonResponse(log_since(record, after))
+        response = JsonResponse(log_since(record, after), encoder=MarkupFreeJSONEncoder)
+        response["X-Content-Type-Options"] = "nosniff"  # JSON, never to be sniffed as a page
+        return response
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not self.has_cancel_permission(request):
