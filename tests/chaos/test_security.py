@@ -321,6 +321,33 @@ def test_action_permissions(case: ActionCase, role: Role, client_for: ClientFor)
         assert snapshot() == before
 
 
+POSTS: Final = [case for case in URL_CASES if case.method == "post"]
+
+
+@pytest.mark.parametrize("case", [*POSTS, *ACTION_CASES], ids=lambda case: case.id)
+def test_posts__need_the_csrf_token_and_buttons_refuse_get(case: UrlCase | ActionCase) -> None:
+    world = make_world()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(User.objects.create_user("root", is_staff=True, is_superuser=True))
+    before = snapshot()
+
+    posted: dict[str, str | list[str]]
+    if isinstance(case, UrlCase):
+        url, posted = case.url(world), dict(case.data)
+    else:
+        url = admin_url(f"{case.model}_changelist")
+        selected = [str(getattr(world, case.row))]
+        posted = {"action": case.action, "_selected_action": selected, **case.data}
+    refused = client.post(url, posted)
+
+    assert refused.status_code == 403
+    assert b"CSRF" in refused.content
+    assert snapshot() == before
+    if isinstance(case, UrlCase) and case.name.endswith(("_cancel", "_retry")):
+        assert client.get(url).status_code == 405
+        assert snapshot() == before
+
+
 def test_metrics_token__lets_a_scraper_read_the_metrics_and_nothing_else(client: Client) -> None:
     metrics, index = reverse("taskmill_dashboard:metrics"), reverse("taskmill_dashboard:index")
     bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
