@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from typing import Final
 
-# C0 controls except tab (and newline where kept), DEL, C1 controls, and the Unicode
-# bidirectional embeddings, overrides and isolates ("Trojan Source", CVE-2021-42574).
-_UNSAFE: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_OR_NEWLINE: Final = re.compile(_UNSAFE.pattern[:-1] + r"\n]")
-
+# C0 controls but tab and newline, DEL, C1 controls, and the Unicode bidirectional marks,
+# embeddings, overrides and isolates ("Trojan Source", CVE-2021-42574).
+_CONTROLS: Final = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSAFE: Final = re.compile(f"[{_CONTROLS}]")
+_UNSAFE_OR_NEWLINE: Final = re.compile(f"[{_CONTROLS}\\n]")
 
 _NAMED: Final = {"\n": "\\n", "\r": "\\r"}
 
