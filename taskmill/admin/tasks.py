@@ -20,6 +20,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from ..masking import shown_arguments
 from ..models import TaskRecord
 from ..output import LogReader
 from ..presentation import duration_text
@@ -176,11 +177,11 @@ class TaskRecordAdmin(TaskPageAdmin):
 
     @admin.display(description="args")
     def args_display(self, record: TaskRecord) -> SafeString:
-        return pretty_json(record.args)
+        return pretty_json(shown_arguments(record.args))
 
     @admin.display(description="kwargs")
     def kwargs_display(self, record: TaskRecord) -> SafeString:
-        return pretty_json(record.kwargs)
+        return pretty_json(shown_arguments(record.kwargs))
 
     @admin.display(description="options")
     def options_display(self, record: TaskRecord) -> SafeString:

@@ -91,7 +91,7 @@ def test_detail__shows_call_outcome_errors_progress_dependencies_and_log(
     dependency = tasks.noop.enqueue()
     set_state(dependency, State.FAILED, attempts=1)
     result = tasks.echo.using(depends_on=[dependency], on_dependency_failure="run").enqueue(
-        "<b>arg</b>", key=7
+        "<b>arg</b>", size=7
     )
     TaskRecord.objects.filter(id=result.id).update(
         errors=[
@@ -113,7 +113,7 @@ def test_detail__shows_call_outcome_errors_progress_dependencies_and_log(
     html = page(admin_client, change_url(result.id))
 
     assert "&lt;b&gt;arg&lt;/b&gt;" in html  # args, escaped
-    assert "&quot;key&quot;: 7" in html
+    assert "&quot;size&quot;: 7" in html
     assert "builtins.ValueError" in html
     assert "ValueError: &lt;bad&gt;" in html
     assert "50% half" in html
