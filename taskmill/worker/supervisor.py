@@ -137,6 +137,9 @@ class Supervisor:
         self.next_waiter_attempt_at = 0.0
         self.stop_deadline: float | None = None
         self.reconnect_delay = RECONNECT_MIN
+        # After a database error: a claim may have committed without this worker learning
+        # which tasks it took (see Queue.release_unknown_claims).
+        self.may_hold_unknown_claims = False
         self.drained = False
         # Scheduler and pruner, when this worker leads; a burst run only drains the queue.
         self.maintenance = None if self.options.burst else Maintenance.for_worker(self)
@@ -205,6 +208,7 @@ class Supervisor:
         self._begin_stop_if_requested(now)
         self._open_waiter_if_due(now)
         try:
+            self._release_unknown_claims_if_needed()
             self._reap_finished()
             self._enforce_deadlines(now)
             self._write_pending()
@@ -245,6 +249,14 @@ class Supervisor:
                 len(self.running),
                 self.options.grace,
             )
+
+    def _release_unknown_claims_if_needed(self) -> None:
+        if not self.may_hold_unknown_claims:
+            return
+        released = self.queue.release_unknown_claims(self.worker_id, known=self.running.keys())
+        self.may_hold_unknown_claims = False
+        for task_id in released:
+            logger.warning("task released task_id=%s: its claim's answer was lost", task_id)
 
     def _reap_finished(self) -> None:
         for event in self.pool.poll_events():
@@ -526,6 +538,7 @@ class Supervisor:
     def _on_database_error(self, error: DatabaseError | InterfaceError | QueueError) -> None:
         translated = error if isinstance(error, QueueError) else translate(error)
         self.consecutive_errors += 1
+        self.may_hold_unknown_claims = True
         if self.queue.connection.in_atomic_block:
             # In-process inside the caller's transaction (run_until_empty in a test): it
             # can't be reconnected from here, so the caller gets the error.
@@ -562,6 +575,7 @@ class Supervisor:
                 self._release(task_id)
         try:
             self._write_pending()
+            self._release_unknown_claims_if_needed()
             if self.maintenance is not None:
                 self.maintenance.stop()
             self.queue.deregister_worker(self.worker_id)

@@ -164,6 +164,35 @@ def test_burst_worker_gives_up_after_repeated_database_errors(
     assert len(calls) == supervisor.BURST_ERROR_LIMIT
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_whose_answer_was_lost_is_handed_back_and_runs_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(supervisor, "RECONNECT_MIN", 0.001)
+    queue = get_queue("default")
+    claim = queue.claim
+    lost: list[str] = []
+
+    def claim_then_lose_the_answer(request: ClaimRequest) -> list[TaskRecord]:
+        claimed = claim(request)
+        if claimed and not lost:
+            # Committed, but the connection died before the worker read what it took.
+            lost.extend(str(record.id) for record in claimed)
+            raise OperationalError("Lost connection to server during query")
+        return claimed
+
+    monkeypatch.setattr(queue, "claim", claim_then_lose_the_answer)
+    result = tasks.add.enqueue(2, 3)
+    with caplog.at_level(logging.WARNING, logger="taskmill.worker"):
+        assert run_until_empty() == 1
+    result.refresh()
+    assert lost == [result.id]
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == 5
+    assert len(result.worker_ids) == 1  # handed back unrun: the lost claim used no attempt
+    assert f"task released task_id={result.id}: its claim's answer was lost" in caplog.text
+
+
 def test_solo_pool_captures_the_task_output_in_process() -> None:
     result = tasks.chatty.enqueue()
     run_until_empty()
