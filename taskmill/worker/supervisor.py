@@ -48,6 +48,10 @@ DEAD_WORKER_ROWS_AFTER: Final = timedelta(hours=1)
 # A burst run (a script, a test) stops on a database error that doesn't go away; a long-running
 # worker retries for ever, since outages end.
 BURST_ERROR_LIMIT: Final = 5
+# Start-up writes (registering the worker, syncing schedules) that meet a locked database are
+# retried with a backoff from BUSY_BACKOFF_MIN, doubling; the last try's error ends the start.
+STARTUP_BUSY_TRIES: Final = 5
+BUSY_BACKOFF_MIN: Final = 0.5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +167,17 @@ class Supervisor:
                 "solo pool: tasks run in the worker process; timeouts and "
                 "cancelling running tasks are unavailable"
             )
+        self._retry_while_busy(self._prepare_database)
+        self.pool.start()
+        logger.info(
+            "worker started worker_id=%s queues=%s concurrency=%s pool=%s",
+            self.worker_id,
+            ",".join(self.options.queue_names),
+            self.options.concurrency,
+            "solo" if self.options.solo else "fork",
+        )
+
+    def _prepare_database(self) -> None:
         self.queue.prepare_worker_connection()
         self.queue.register_worker(
             Worker(
@@ -176,14 +191,21 @@ class Supervisor:
         )
         if self.maintenance is not None:
             self.maintenance.start(declared_specs(self.settings.SCHEDULE))
-        self.pool.start()
-        logger.info(
-            "worker started worker_id=%s queues=%s concurrency=%s pool=%s",
-            self.worker_id,
-            ",".join(self.options.queue_names),
-            self.options.concurrency,
-            "solo" if self.options.solo else "fork",
-        )
+
+    def _retry_while_busy(self, step: Callable[[], None]) -> None:
+        """Run a start-up step, again while another writer holds the lock, STARTUP_BUSY_TRIES
+        times at most; any other database error ends the start (the worker exits non-zero)."""
+        delay = BUSY_BACKOFF_MIN
+        for attempt in range(1, STARTUP_BUSY_TRIES + 1):
+            try:
+                step()
+                return
+            except (DatabaseError, InterfaceError) as error:
+                if attempt == STARTUP_BUSY_TRIES or not isinstance(translate(error), QueueBusy):
+                    raise
+                logger.info("database busy at start, retrying in %.1f s: %s", delay, error)
+                time.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX)
 
     def request_stop(self) -> None:
         """Stop claiming and let running tasks finish; a second call stops at once.
