@@ -107,10 +107,13 @@ class Progress:
     def describe(self) -> str:
         attempts = self.enqueuer.attempts()
         errors = Counter(attempt.error for attempt in attempts if attempt.error)
-        return (
+        described = (
             f"progress: {len(attempts)} attempts, errors {dict(errors)}, "
             f"{_log_count(self.workers, SUCCEEDED_LOG)} tasks succeeded in the worker logs"
         )
+        if self.enqueuer.popen.poll() is not None:
+            described += f"; the enqueuer exited:\n{self.enqueuer.output()}"
+        return described
 
 
 def _wait_for_every_worker_to_reconnect(
