@@ -34,8 +34,8 @@ PG_CTLCLUSTER: Final = shutil.which("pg_ctlcluster") or "/usr/bin/pg_ctlcluster"
 # The workers and the enqueuer keep their connections (as a busy site does), and SQLite's busy
 # timeout is 1 s, so a lock held for a few seconds outlasts it.
 FAULT_SETTINGS: Final = {"DJANGO_SETTINGS_MODULE": "tests.chaos.fault_settings"}
-# A 5 s lease: a claim whose commit was acknowledged to nobody (the connection died on the
-# way) leaves running tasks no worker knows of; they are rescued within seconds, not a minute.
+# A 5 s lease: an outage longer than that has running tasks rescued, so rescue and the fence
+# are part of what runs here, and a task left running by mistake is rescued within seconds.
 WORKER_SETTINGS: Final = {"LEASE_SECONDS": 5, "HEARTBEAT_SECONDS": 1}
 WORKERS: Final = 2
 # What the caller of enqueue() may get from a database fault: Django's own wrappers of the
@@ -50,7 +50,7 @@ CLAIM_LOST_LOG: Final = "its claim's answer was lost"
 # Progress asked of both sides between two faults: the enqueuer got new ids, workers ran tasks.
 STEP: Final = 10
 MYSQL_UNKNOWN_THREAD: Final = 1094
-# How long another writer holds SQLite's lock at least: three busy timeouts (see FAULT_SETTINGS).
+# How long another writer holds SQLite's lock at least: three busy timeouts (fault_settings.py).
 LOCK_HOLD_SECONDS: Final = scaled(3.0, 8.0)
 
 
