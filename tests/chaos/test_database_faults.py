@@ -35,7 +35,7 @@ PG_CTLCLUSTER: Final = shutil.which("pg_ctlcluster") or "/usr/bin/pg_ctlcluster"
 # timeout is 1 s, so a lock held for a few seconds outlasts it.
 FAULT_SETTINGS: Final = {"DJANGO_SETTINGS_MODULE": "tests.chaos.fault_settings"}
 # A 5 s lease: an outage longer than that has running tasks rescued, so rescue and the fence
-# are part of what runs here, and a task left running by mistake is rescued within seconds.
+# are part of what runs here.
 WORKER_SETTINGS: Final = {"LEASE_SECONDS": 5, "HEARTBEAT_SECONDS": 1}
 WORKERS: Final = 2
 # What the caller of enqueue() may get from a database fault: Django's own wrappers of the
