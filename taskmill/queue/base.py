@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from traceback import format_exception_only
 from typing import Any, Final
@@ -262,6 +262,24 @@ class Queue(ABC):
             lease_expires_at=None,
         )
         return bool(updated)
+
+    def release_unknown_claims(self, worker_id: str, *, known: Collection[UUID]) -> list[UUID]:
+        """Hand back unrun the tasks leased to this worker that it doesn't know it holds;
+        return their ids.
+
+        A claim can commit and its answer be lost with the connection (killed between the
+        COMMIT and its reply, or, on MySQL, before the claimed rows are read back). The worker
+        never ran those tasks, and its heartbeat would renew their leases for ever.
+        """
+        stray = TaskRecord.objects.using(self.database_alias).filter(
+            lease_owner=worker_id, state=State.RUNNING
+        )
+        return [
+            record.id
+            for record in stray
+            if record.id not in known
+            and self.release(Lease.of(record), prior_worker_ids=record.worker_ids[:-1])
+        ]
 
     def next_log_seq(self, task_id: UUID, attempt: int) -> int:
         """Return the first free sequence number of an attempt's log chunks."""

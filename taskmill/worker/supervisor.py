@@ -48,6 +48,10 @@ DEAD_WORKER_ROWS_AFTER: Final = timedelta(hours=1)
 # A burst run (a script, a test) stops on a database error that doesn't go away; a long-running
 # worker retries for ever, since outages end.
 BURST_ERROR_LIMIT: Final = 5
+# Start-up writes (registering the worker, syncing schedules) that meet a locked database are
+# retried with a backoff from BUSY_BACKOFF_MIN, doubling; the last try's error ends the start.
+STARTUP_BUSY_TRIES: Final = 5
+BUSY_BACKOFF_MIN: Final = 0.5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,6 +141,9 @@ class Supervisor:
         self.next_waiter_attempt_at = 0.0
         self.stop_deadline: float | None = None
         self.reconnect_delay = RECONNECT_MIN
+        # After a database error: a claim may have committed without this worker learning
+        # which tasks it took (see Queue.release_unknown_claims).
+        self.may_hold_unknown_claims = False
         self.drained = False
         # Scheduler and pruner, when this worker leads; a burst run only drains the queue.
         self.maintenance = None if self.options.burst else Maintenance.for_worker(self)
@@ -160,6 +167,17 @@ class Supervisor:
                 "solo pool: tasks run in the worker process; timeouts and "
                 "cancelling running tasks are unavailable"
             )
+        self._retry_while_busy(self._prepare_database)
+        self.pool.start()
+        logger.info(
+            "worker started worker_id=%s queues=%s concurrency=%s pool=%s",
+            self.worker_id,
+            ",".join(self.options.queue_names),
+            self.options.concurrency,
+            "solo" if self.options.solo else "fork",
+        )
+
+    def _prepare_database(self) -> None:
         self.queue.prepare_worker_connection()
         self.queue.register_worker(
             Worker(
@@ -173,14 +191,21 @@ class Supervisor:
         )
         if self.maintenance is not None:
             self.maintenance.start(declared_specs(self.settings.SCHEDULE))
-        self.pool.start()
-        logger.info(
-            "worker started worker_id=%s queues=%s concurrency=%s pool=%s",
-            self.worker_id,
-            ",".join(self.options.queue_names),
-            self.options.concurrency,
-            "solo" if self.options.solo else "fork",
-        )
+
+    def _retry_while_busy(self, step: Callable[[], None]) -> None:
+        """Run a start-up step, again while another writer holds the lock, STARTUP_BUSY_TRIES
+        times at most; any other database error ends the start (the worker exits non-zero)."""
+        delay = BUSY_BACKOFF_MIN
+        for attempt in range(1, STARTUP_BUSY_TRIES + 1):
+            try:
+                step()
+                return
+            except (DatabaseError, InterfaceError) as error:
+                if attempt == STARTUP_BUSY_TRIES or not isinstance(translate(error), QueueBusy):
+                    raise
+                logger.info("database busy at start, retrying in %.1f s: %s", delay, error)
+                time.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX)
 
     def request_stop(self) -> None:
         """Stop claiming and let running tasks finish; a second call stops at once.
@@ -205,6 +230,7 @@ class Supervisor:
         self._begin_stop_if_requested(now)
         self._open_waiter_if_due(now)
         try:
+            self._release_unknown_claims_if_needed()
             self._reap_finished()
             self._enforce_deadlines(now)
             self._write_pending()
@@ -245,6 +271,14 @@ class Supervisor:
                 len(self.running),
                 self.options.grace,
             )
+
+    def _release_unknown_claims_if_needed(self) -> None:
+        if not self.may_hold_unknown_claims:
+            return
+        released = self.queue.release_unknown_claims(self.worker_id, known=self.running.keys())
+        self.may_hold_unknown_claims = False
+        for task_id in released:
+            logger.warning("task released task_id=%s: its claim's answer was lost", task_id)
 
     def _reap_finished(self) -> None:
         for event in self.pool.poll_events():
@@ -526,6 +560,7 @@ class Supervisor:
     def _on_database_error(self, error: DatabaseError | InterfaceError | QueueError) -> None:
         translated = error if isinstance(error, QueueError) else translate(error)
         self.consecutive_errors += 1
+        self.may_hold_unknown_claims = True
         if self.queue.connection.in_atomic_block:
             # In-process inside the caller's transaction (run_until_empty in a test): it
             # can't be reconnected from here, so the caller gets the error.
@@ -562,6 +597,7 @@ class Supervisor:
                 self._release(task_id)
         try:
             self._write_pending()
+            self._release_unknown_claims_if_needed()
             if self.maintenance is not None:
                 self.maintenance.stop()
             self.queue.deregister_worker(self.worker_id)
