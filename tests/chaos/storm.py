@@ -86,18 +86,20 @@ class Audit:
 
     states: dict[str, int]
     lost: list[str]  # keys enqueued with no ledger row
-    unexplained: list[str]  # one line per ledger row or attempt the record doesn't account for
+    unexplained: list[str]  # one line per task whose ledger rows its record doesn't account for
     duplicates: int  # ledger rows beyond one per task
     retried: int  # tasks with more than one attempt
     worker_lost_errors: int
+    handed_back: int  # started attempts a graceful shutdown handed back
 
 
 def audit(keys: list[str]) -> Audit:
     """Check each task's ledger rows against its record.
 
-    A task that succeeded wrote exactly one row in its last attempt. Any other row is from an
-    earlier attempt that the record lists as lost (a WorkerLost error for that attempt); no
-    attempt wrote two rows; every error on the record is a WorkerLost.
+    A task that succeeded wrote one row in its last attempt. Every earlier attempt ended with
+    a WorkerLost error (the storms cause no other), and wrote at most one row. An attempt a
+    shutdown handed back is noted on the record (its number is then used again), and may have
+    written one row more.
     """
     rows: dict[str, list[int]] = defaultdict(list)
     for result_id, attempt in LedgerEntry.objects.values_list("result_id", "attempt"):
@@ -107,15 +109,24 @@ def audit(keys: list[str]) -> Audit:
         TaskRecord.objects.values_list("state").annotate(n=Count("id")).order_by()
     )
     unexplained: list[str] = []
-    retried = worker_lost_errors = 0
-    records = TaskRecord.objects.values_list("id", "attempts", "errors", "worker_ids")
-    for task_id, attempts, errors, worker_ids in records.iterator(chunk_size=2000):
-        written = Counter(rows.pop(str(task_id), []))
-        lost = Counter(e["attempt"] for e in errors if e["exception_class_path"] == WORKER_LOST)
-        worker_lost_errors += lost.total()
+    retried = worker_lost_errors = handed_back = 0
+    records = TaskRecord.objects.values_list(
+        "id", "attempts", "errors", "worker_ids", "handed_back"
+    )
+    for task_id, attempts, errors, worker_ids, notes in records.iterator(chunk_size=2000):
+        shown = Attempts(
+            count=attempts,
+            lost=Counter(e["attempt"] for e in errors if e["exception_class_path"] == WORKER_LOST),
+            handed_back=Counter(note["attempt"] for note in notes),
+            errors=[error["exception_class_path"] for error in errors],
+            worker_ids=len(worker_ids),
+        )
+        worker_lost_errors += shown.lost.total()
+        handed_back += shown.handed_back.total()
         retried += attempts > 1
-        problems = _disagreements(attempts, written, lost, errors, worker_ids)
-        unexplained.extend(f"task {task_id}: {problem}" for problem in problems)
+        problems = shown.disagreements(Counter(rows.pop(str(task_id), [])))
+        if problems:
+            unexplained.append(f"task {task_id}: {'; '.join(problems)}")
     unexplained.extend(f"ledger rows of unknown task {rid}: {a}" for rid, a in rows.items())
     return Audit(
         states=states,
@@ -124,30 +135,40 @@ def audit(keys: list[str]) -> Audit:
         duplicates=LedgerEntry.objects.count() - len(seen_keys),
         retried=retried,
         worker_lost_errors=worker_lost_errors,
+        handed_back=handed_back,
     )
 
 
-def _disagreements(
-    attempts: int,
-    written: Counter[int],
-    lost: Counter[int],
-    errors: list[dict[str, object]],
-    worker_ids: list[str],
-) -> list[str]:
-    problems = []
-    if written[attempts] != 1:
-        problems.append(f"its last attempt ({attempts}) wrote {written[attempts]} rows, not 1")
-    for attempt, count in sorted(written.items()):
-        if count > 1 and attempt != attempts:
-            problems.append(f"attempt {attempt} wrote {count} rows")
-        if attempt != attempts and not lost[attempt]:
-            problems.append(f"a row of attempt {attempt}, which the record doesn't show as lost")
-    for attempt, count in sorted(lost.items()):
-        if count > 1 or attempt >= attempts:
-            problems.append(f"{count} WorkerLost errors on attempt {attempt} of {attempts}")
-    if len(errors) != lost.total():
-        paths = [error["exception_class_path"] for error in errors]
-        problems.append(f"errors other than WorkerLost: {paths}")
-    if len(worker_ids) != attempts:
-        problems.append(f"{attempts} attempts but {len(worker_ids)} worker ids")
-    return problems
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attempts:
+    """The attempts one task's record shows."""
+
+    count: int
+    lost: Counter[int]  # WorkerLost errors by attempt number
+    handed_back: Counter[int]  # hand-back notes by attempt number
+    errors: list[str]
+    worker_ids: int
+
+    def disagreements(self, written: Counter[int]) -> list[str]:
+        """Return how the ledger rows `written` (counted by attempt) contradict the record."""
+        problems = []
+        last = self.count
+        if not 1 <= written[last] <= 1 + self.handed_back[last]:
+            problems.append(
+                f"its last attempt ({last}) wrote {written[last]} rows and was handed back "
+                f"{self.handed_back[last]} times"
+            )
+        for attempt, count in sorted(written.items()):
+            allowed = self.lost[attempt] + self.handed_back[attempt]
+            if attempt != last and count > allowed:
+                problems.append(
+                    f"attempt {attempt} wrote {count} rows; the record shows it lost "
+                    f"{self.lost[attempt]} and handed back {self.handed_back[attempt]} times"
+                )
+        if self.lost != Counter(range(1, last)) or len(self.errors) != self.lost.total():
+            problems.append(f"attempts 1 to {last - 1} should each end lost; errors: {self.errors}")
+        if any(attempt > last for attempt in self.handed_back):
+            problems.append(f"hand-backs of attempts past {last}: {sorted(self.handed_back)}")
+        if self.worker_ids != last:
+            problems.append(f"{last} attempts but {self.worker_ids} worker ids")
+        return problems

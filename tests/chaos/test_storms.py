@@ -81,6 +81,7 @@ def _report(figures: Figures, storm: Storm, result: Audit, seconds: float) -> No
         ledger_duplicates=result.duplicates,
         tasks_retried=result.retried,
         worker_lost_errors=result.worker_lost_errors,
+        handed_back=result.handed_back,
         seconds=round(seconds, 1),
         tasks_per_s=round(TASKS / seconds, 1),
         seed=storm.seed,
@@ -116,6 +117,7 @@ def test_sigterm_storm__every_task_runs_exactly_once_and_each_worker_exits_zero(
     assert result.lost == []
     assert result.unexplained == []
     assert (result.duplicates, result.retried, result.worker_lost_errors) == (0, 0, 0)
+    assert result.handed_back == 0
     assert storm.strikes.total() > 0, "the queue drained before the storm struck"
     exits = [worker.wait(float(LONG_GRACE) + 30) for worker in storm.struck]
     assert exits == [0] * len(exits)
