@@ -39,6 +39,15 @@ def terminate(worker: WorkerProcess, rng: random.Random) -> str:
     return "sigterm"
 
 
+def is_up(worker: WorkerProcess) -> bool:
+    """Whether the worker has started: its signal handlers are in place and it claims tasks.
+
+    A SIGTERM before that ends the process by the default action (exit -15) while it is still
+    importing Django, with no task in hand; the storm strikes workers at work.
+    """
+    return "worker started" in worker.output()
+
+
 @dataclass(eq=False)
 class Storm:
     """A crew of workers kept at its size while `strike` hits one of them every few seconds."""
@@ -61,15 +70,19 @@ class Storm:
             self.started += 1
 
     def rage(self, *, every: float, at_most: int, while_: Callable[[], bool]) -> None:
-        """Strike a random worker every `every` s (jittered) and replace it at once; stop after
-        `at_most` strikes or as soon as `while_()` is false."""
+        """Strike a random worker that is up every `every` s (jittered) and replace it at once;
+        stop after `at_most` strikes or as soon as `while_()` is false."""
         size = len(self.crew)
         while self.strikes.total() < at_most:
             # The storm's pace, not a wait for a condition: kills land wherever tasks are.
             time.sleep(every * self.rng.uniform(0.75, 1.25))
             if not while_():
                 return
-            victim = self.crew.pop(self.rng.randrange(len(self.crew)))
+            up = [worker for worker in self.crew if is_up(worker)]
+            if not up:
+                continue
+            victim = up[self.rng.randrange(len(up))]
+            self.crew.remove(victim)
             self.strikes[self.strike(victim, self.rng)] += 1
             self.struck.append(victim)
             self.man(size)
