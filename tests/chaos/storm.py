@@ -20,7 +20,7 @@ WORKER_LOST = "taskmill.exceptions.WorkerLost"
 
 # How a strike reaches a worker (it returns the strike's name, counted as a figure): a SIGKILL
 # of its supervisor alone (the children must die with it) or of its whole process group (a host
-# lost), or a SIGTERM (a deploy). The storm's random source picks, so a seed replays a storm.
+# lost), or a SIGTERM (a deploy). The storm's random source picks; its seed is a reported figure.
 type Strike = Callable[[WorkerProcess, random.Random], str]
 
 

@@ -40,9 +40,6 @@ WORK_SECONDS = scaled(0.08, 0.05)
 DRAIN_TIMEOUT = scaled(240, 1800)
 # Generous: a SIGTERMed worker's running tasks (under 0.1 s each) finish long before it runs out.
 LONG_GRACE = "30"
-# SIGTERM storms keep the default 30 s lease: nothing should need rescuing, and a task a stopped
-# worker left running would be rescued (a WorkerLost error, which fails the test) only after
-# it, not mistaken for a slow heartbeat on a busy machine.
 
 
 def _enqueue(prefix: str) -> list[str]:
@@ -54,6 +51,14 @@ def _enqueue(prefix: str) -> list[str]:
 def _storm(
     worker_process: WorkerFactory, strike: Strike, *args: str, env: dict[str, str] | None = None
 ) -> Storm:
+    """A storm over workers started with `args` and `env`.
+
+    Without `env` the workers keep the default 30 s lease. SIGTERM storms do: nothing there
+    should need rescuing, and a task a stopped worker left running is rescued (a WorkerLost
+    error, which fails the test) only after that, never mistaken for a heartbeat that a busy
+    machine delayed past a 2 s lease.
+    """
+
     def start() -> WorkerProcess:
         return worker_process("--concurrency", CONCURRENCY, *args, env=env)
 
@@ -138,5 +143,6 @@ def test_sigterm_storm_without_grace__tasks_are_handed_back_and_none_lost(
     assert result.lost == []
     assert result.worker_lost_errors == 0
     assert result.unexplained == []
+    assert storm.strikes.total() > 0, "the queue drained before the storm struck"
     exits = [worker.wait() for worker in storm.struck]
     assert exits == [0] * len(exits)
