@@ -58,6 +58,9 @@ class TaskRecord(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     worker_ids = models.JSONField(default=list)
     errors = models.JSONField(default=list)  # list of results.StoredError
+    # Attempts a graceful shutdown stopped part-way: not counted in attempts or worker_ids, but
+    # they ran, so their side effects are accounted for (list of results.StoredHandBack).
+    handed_back = models.JSONField(default=list)
     return_value = models.JSONField(null=True, blank=True)
     progress = models.JSONField(null=True, blank=True)  # filled by the long-task features
 

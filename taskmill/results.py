@@ -25,6 +25,15 @@ class StoredError(TypedDict):
     attempt: int
 
 
+class StoredHandBack(TypedDict):
+    """An attempt a graceful shutdown stopped part-way and handed back, as kept in
+    TaskRecord.handed_back. It isn't counted (its number is used again), but it ran."""
+
+    attempt: int
+    worker_id: str
+    handed_back_at: str  # ISO 8601
+
+
 def error_entry(error: BaseException, attempt: int, traceback: str | None = None) -> StoredError:
     """Return the stored form of an error raised (or made up) for an attempt."""
     kind = type(error)

@@ -49,6 +49,7 @@ DETAIL_SECTIONS: Final[tuple[tuple[str | None, tuple[str, ...]], ...]] = (
             "priority",
             "attempts",
             "worker_ids",
+            "handed_back_display",
             "owner_display",
             "retry_of_display",
         ),
@@ -194,6 +195,16 @@ class TaskRecordAdmin(TaskPageAdmin):
     @admin.display(description="errors")
     def errors_display(self, record: TaskRecord) -> SafeString | str:
         return errors_block(record.errors)
+
+    @admin.display(description="handed back")
+    def handed_back_display(self, record: TaskRecord) -> SafeString | str:
+        if not record.handed_back:
+            return EMPTY
+        return format_html_join(
+            "",
+            "<p>attempt {} by {} at {}</p>",
+            ((n["attempt"], n["worker_id"], n["handed_back_at"]) for n in record.handed_back),
+        )
 
     @admin.display(description="retry of")
     def retry_of_display(self, record: TaskRecord) -> SafeString | str:

@@ -63,6 +63,7 @@ def describe(record: TaskRecord, *, as_data: bool) -> dict[str, Any] | str:
         "attempts": record.attempts,
         "max_attempts": record.options.get("max_attempts"),
         "worker_ids": record.worker_ids,
+        "handed_back": record.handed_back,
         "progress": record.progress,
         "return_value": record.return_value,
         "errors": record.errors,
@@ -96,6 +97,14 @@ def _text(data: dict[str, Any]) -> str:
     ]
     if data["started_at"] and data["finished_at"]:
         fields.append(("duration", duration_text(data["finished_at"] - data["started_at"])))
+    for note in data["handed_back"]:
+        fields.append(
+            (
+                "handed back",
+                f"attempt {note['attempt']} by {note['worker_id']} at "
+                f"{note['handed_back_at']} (stopped by a shutdown; not counted)",
+            )
+        )
     if data["cancel_requested_at"]:
         fields.append(("cancel asked", stamp(data["cancel_requested_at"], now)))
     if data["retry_of"]:

@@ -23,7 +23,7 @@ from django.utils import timezone
 from ..exceptions import WorkerLost
 from ..models import LogChunk, TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
-from ..results import StoredError, cancelled_error
+from ..results import StoredError, StoredHandBack, cancelled_error
 from ..retention import seconds_to_keep
 from ..states import ACTIVE_STATES, State, is_finished
 from .clock import DatabaseNow
@@ -252,16 +252,34 @@ class Queue(ABC):
                 self.graph.settle(finished)
         return written
 
-    def release(self, lease: Lease, *, prior_worker_ids: list[str]) -> bool:
-        """Hand a task back to the queue unrun (graceful shutdown): the attempt isn't counted."""
-        updated = self._fenced(lease).update(
-            state=State.READY,
-            attempts=lease.attempt - 1,
-            worker_ids=prior_worker_ids,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        return bool(updated)
+    def release(
+        self,
+        lease: Lease,
+        *,
+        prior_worker_ids: list[str],
+        started: bool = False,
+        prior_handed_back: Sequence[StoredHandBack] = (),
+    ) -> bool:
+        """Hand a task back to the queue (graceful shutdown): the attempt isn't counted.
+
+        An attempt that had `started` is noted in handed_back, after `prior_handed_back`: it
+        may have done part of the task, and its number is used again by the next attempt.
+        """
+        changes: dict[str, Any] = {
+            "state": State.READY,
+            "attempts": lease.attempt - 1,
+            "worker_ids": prior_worker_ids,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if started:
+            note = StoredHandBack(
+                attempt=lease.attempt,
+                worker_id=lease.worker_id,
+                handed_back_at=timezone.now().isoformat(),
+            )
+            changes["handed_back"] = [*prior_handed_back, note]
+        return bool(self._fenced(lease).update(**changes))
 
     def release_unknown_claims(self, worker_id: str, *, known: Collection[UUID]) -> list[UUID]:
         """Hand back unrun the tasks leased to this worker that it doesn't know it holds;

@@ -76,6 +76,7 @@ class Running:
     deadline: float | None  # monotonic time of its timeout; None also until dispatched
     output: OutputCollector
     progress: ProgressReport | None = None  # the latest report, until stored
+    dispatched: bool = False  # handed to a child: from then on it may have had side effects
 
 
 @dataclass(slots=True, kw_only=True)
@@ -367,8 +368,12 @@ class Supervisor:
     def _write(self, write: PendingWrite) -> dict[str, object] | None:
         running = write.running
         if write.transition is None:
-            prior = running.record.worker_ids[:-1]
-            released = self.queue.release(running.lease, prior_worker_ids=prior)
+            released = self.queue.release(
+                running.lease,
+                prior_worker_ids=running.record.worker_ids[:-1],
+                started=running.dispatched,
+                prior_handed_back=running.record.handed_back,
+            )
             return {} if released else None
         return self.queue.finish(
             running.lease,
@@ -455,6 +460,7 @@ class Supervisor:
             timeout = running.record.options.get("timeout")
             # Timed from dispatch: the claim may have waited on a lock, the task in the buffer.
             running.deadline = time.monotonic() + float(timeout) if timeout else None
+            running.dispatched = True
             self.pool.dispatch(idle.pop(0), running.record, running.output)
 
     def _adapt_poll(self, now: float, *, claimed: int, asked: int) -> None:

@@ -129,6 +129,17 @@ def test_detail__shows_call_outcome_errors_progress_dependencies_and_log(
     assert "--- attempt 2 ---" in html
 
 
+def test_detail__lists_attempts_a_shutdown_handed_back(admin_client: Client) -> None:
+    result = tasks.noop.enqueue()
+    note = {"attempt": 1, "worker_id": "host:12:abc", "handed_back_at": "2026-12-02T19:00:00+00:00"}
+    TaskRecord.objects.filter(id=result.id).update(handed_back=[note, {**note, "attempt": 2}])
+
+    html = page(admin_client, change_url(result.id))
+
+    assert "<p>attempt 1 by host:12:abc at 2026-12-02T19:00:00+00:00</p>" in html
+    assert "<p>attempt 2 by host:12:abc" in html
+
+
 def test_detail__shows_the_end_of_a_long_log(admin_client: Client) -> None:
     result = tasks.noop.enqueue()
     write_chunk(result, "".join(f"line {number}\n" for number in range(LOG_LINES_SHOWN + 5)))
