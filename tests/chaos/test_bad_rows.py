@@ -217,3 +217,13 @@ def test_task_exhausting_memory_fails_alone(worker_process: WorkerFactory) -> No
     assert error_paths(greedy.id) == ["builtins.MemoryError"]
     assert state_of(after.id) == "succeeded"
     assert record(after.id).return_value == 7
+
+
+@pytest.mark.only_on("postgresql")
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 8: the claim's attempts + 1 overflows PostgreSQL's integer column, so every "
+    "claim fails until the row is fixed",
+)
+def test_an_attempt_count_at_the_column_maximum_fails_alone(worker_process: WorkerFactory) -> None:
+    run_between_good_tasks(worker_process, [lambda: corrupt(attempts=2**31 - 1)])
