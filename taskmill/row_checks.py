@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from .codec import UndecodableJSON
-from .states import State
 
 type Check = Callable[[object], bool]
 
@@ -111,16 +110,6 @@ def row_problems(
         *read_errors(errors)[1],
         *read_worker_ids(worker_ids)[1],
     ]
-
-
-def state_problem(state: str) -> str | None:
-    """Return a problem if state is not one of Taskmill's states."""
-    if state in State.values:
-        return None
-    return (
-        f"state {state!r} is not a Taskmill state ({', '.join(State.values)}); to run the task "
-        "again, retry it (admin action or `taskmill retry`)"
-    )
 
 
 def _shown(value: object) -> str:

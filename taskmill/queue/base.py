@@ -26,8 +26,8 @@ from ..models import LogChunk, TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..results import StoredError, cancelled_error, error_entry
 from ..retention import seconds_to_keep
-from ..row_checks import read_errors, read_options, state_problem
-from ..states import ACTIVE_STATES, State, is_finished
+from ..row_checks import read_errors, read_options
+from ..states import ACTIVE_STATES, State, is_finished, state_problem
 from .clock import DatabaseNow
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .lease import ClaimRequest, Lease

@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.db.models import JSONField, Value
+from django.tasks import default_task_backend
+from django.test import Client
+from django.urls import reverse
 
+from taskmill.exceptions import InvalidTaskRecord
 from taskmill.models import TaskRecord
 from tests.chaos.scale import Figures
 from tests.integration.helpers import error_paths, record, state_of
@@ -178,9 +182,24 @@ def test_a_row_in_an_unknown_state_is_failed_saying_how_to_run_it(
         bad,
         INVALID,
         f"state {state!r} is not a Taskmill state (blocked, ready, running",
-        "retry it",
+        "a retry runs them again",
     )
     assert record(bad).finished_at is not None
+
+
+def test_a_row_in_an_unknown_state_shows_in_the_admin_and_get_result_says_why(
+    admin_client: Client,
+) -> None:
+    bad = corrupt(state="bogus")
+    for url in (
+        reverse("admin:taskmill_taskrecord_changelist"),
+        reverse("admin:taskmill_taskrecord_change", args=[bad]),
+    ):
+        response = admin_client.get(url)
+        assert response.status_code == 200
+        assert "bogus" in response.content.decode()
+    with pytest.raises(InvalidTaskRecord, match="state 'bogus' is not a Taskmill state"):
+        default_task_backend.get_result(bad)
 
 
 def test_priorities_out_of_range_fail_alone_and_absurd_attempt_counts_still_run(

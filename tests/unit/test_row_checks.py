@@ -5,7 +5,7 @@ import json
 import pytest
 
 from taskmill.codec import TolerantJSONDecoder, UndecodableJSON
-from taskmill.row_checks import read_errors, read_options, row_problems, state_problem
+from taskmill.row_checks import read_errors, read_options, row_problems
 from tests.testapp import tasks
 
 
@@ -56,11 +56,3 @@ def test_row_problems__undecodable_text_is_named_with_the_parser_error() -> None
     (problem,) = row_problems(args=text, kwargs={}, options={}, errors=[], worker_ids=[])
     assert problem.startswith("args must be a JSON list, found text that is not valid JSON (")
     assert problem.endswith("): '[1.]'")
-
-
-def test_state_problem__names_the_states_and_the_way_out() -> None:
-    assert state_problem("ready") is None
-    assert state_problem("bogus") == (
-        "state 'bogus' is not a Taskmill state (blocked, ready, running, succeeded, failed, "
-        "cancelled); to run the task again, retry it (admin action or `taskmill retry`)"
-    )
