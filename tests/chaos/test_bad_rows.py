@@ -12,6 +12,7 @@ from django.tasks import default_task_backend
 from django.test import Client
 from django.urls import reverse
 
+import taskmill
 from taskmill.exceptions import InvalidTaskRecord
 from taskmill.models import TaskRecord
 from taskmill.queue import get_queue
@@ -187,6 +188,10 @@ def test_a_row_in_an_unknown_state_is_failed_saying_how_to_run_it(
         "a retry runs them again",
     )
     assert record(bad).finished_at is not None
+    again = taskmill.retry_task(bad)
+    assert worker_process("--burst").wait(60) == 0
+    again.refresh()
+    assert again.return_value == 2
 
 
 def test_a_row_in_an_unknown_state_shows_in_the_admin_and_get_result_says_why(
