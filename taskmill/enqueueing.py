@@ -12,7 +12,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.tasks import TaskResult
 from django.tasks.exceptions import TaskResultDoesNotExist
 
-from .codec import JSON, encode_arguments
+from .codec import JSON, encode_arguments, to_json_text
 from .conf import get_settings
 from .exceptions import ArgumentsTooLarge
 from .ids import parse_task_id
@@ -38,7 +38,8 @@ def unique_key(
 
 def _check_size(task: TaskmillTask[..., Any], args: list[JSON], kwargs: dict[str, JSON]) -> None:
     limit = get_settings().MAX_ARGUMENT_BYTES
-    size = len(json.dumps([args, kwargs], separators=(",", ":")).encode())
+    # Measured as stored: the columns' encoder, so the limit is the size written to the row.
+    size = len(to_json_text(args).encode()) + len(to_json_text(kwargs).encode())
     if size > limit:
         raise ArgumentsTooLarge(
             f"The arguments of {task.module_path} take {size} bytes as JSON, over "

@@ -13,6 +13,7 @@ from django.utils.module_loading import import_string
 
 from .exceptions import TaskCancelled, TaskNotRegistered
 from .models import TaskRecord
+from .row_checks import read_errors, read_options, read_worker_ids
 from .states import to_django_status
 from .task import StoredOptions, TaskmillTask, resolve_task
 
@@ -64,18 +65,20 @@ def options_from_storage(stored: StoredOptions | dict[str, Any]) -> dict[str, An
 
     Raise TaskNotRegistered if a stored path (retry_on, retry_delay, unique) doesn't import.
     """
-    if not stored:
-        return {}
+    # Only well-typed options: a row written by hand shows (and fails) with defaults instead
+    # of making every reader raise; the worker names what was wrong (row_checks).
+    usable, _ = read_options(stored)
     values: dict[str, Any] = {
-        "max_attempts": stored["max_attempts"],
-        "retry_max_delay": stored["retry_max_delay"],
-        "timeout": stored["timeout"],
-        "result_ttl": stored["result_ttl"],
-        "retry_on": tuple(_import_option("retry_on", path) for path in stored["retry_on"]),
+        name: usable[name]
+        for name in ("max_attempts", "retry_max_delay", "timeout", "result_ttl")
+        if name in usable
     }
+    if "retry_on" in usable:
+        values["retry_on"] = tuple(_import_option("retry_on", path) for path in usable["retry_on"])
     for option in ("retry_delay", "unique"):
-        value = stored[option]
-        values[option] = _import_option(option, value) if isinstance(value, str) else value
+        if option in usable:
+            value = usable[option]
+            values[option] = _import_option(option, value) if isinstance(value, str) else value
     return values
 
 
@@ -126,9 +129,9 @@ def to_task_result(
         backend=record.backend,
         errors=[
             TaskError(exception_class_path=e["exception_class_path"], traceback=e["traceback"])
-            for e in record.errors
+            for e in read_errors(record.errors)[0]
         ],
-        worker_ids=list(record.worker_ids),
+        worker_ids=list(read_worker_ids(record.worker_ids)[0]),
     )
     # Django's TaskResult offers no constructor argument for the return value; its own
     # backends set it the same way right after construction.

@@ -7,6 +7,7 @@ write after a claim fenced by its Lease.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -17,15 +18,16 @@ from uuid import UUID
 
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Max, Value
+from django.db.models import Max, Q, Value
 from django.utils import timezone
 
-from ..exceptions import WorkerLost
+from ..exceptions import InvalidTaskRecord, WorkerLost
 from ..models import LogChunk, TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
-from ..results import StoredError, StoredHandBack, cancelled_error
+from ..results import StoredError, StoredHandBack, cancelled_error, error_entry
 from ..retention import seconds_to_keep
-from ..states import ACTIVE_STATES, State, is_finished
+from ..row_checks import read_errors, read_options
+from ..states import ACTIVE_STATES, State, is_finished, state_problem
 from .clock import DatabaseNow
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .lease import ClaimRequest, Lease
@@ -39,6 +41,17 @@ logger = logging.getLogger(__name__)
 UNIQUE_INSERT_TRIES: Final = 3
 # Log chunks are up to 64K characters: 20 stay far below MySQL's default max_allowed_packet.
 LOG_BATCH_SIZE: Final = 20
+
+
+def _unknown_state() -> Q:
+    # The gaps between the known states, as ranges: an index led by state (the
+    # (state, finished_at) one) can answer them without reading the rows of known states, as
+    # `state NOT IN (...)` would, every few seconds, on a table of millions of finished rows.
+    known = sorted(State.values)
+    gaps = Q(state__lt=known[0]) | Q(state__gt=known[-1])
+    for low, high in itertools.pairwise(known):
+        gaps |= Q(state__gt=low, state__lt=high)
+    return gaps
 
 
 class Queue(ABC):
@@ -177,11 +190,12 @@ class Queue(ABC):
     def _fenced(self, lease: Lease) -> TaskRecordQuerySet:
         # The whole fence: a rescued task has a new owner or attempt number, so a worker that
         # comes back late matches nothing and can't overwrite the newer attempt.
+        owner = Q(lease_owner=lease.worker_id)
+        if not lease.worker_id:
+            # Only a row written by hand runs without an owner; rescue must still fence it.
+            owner |= Q(lease_owner__isnull=True)
         return TaskRecord.objects.using(self.database_alias).filter(
-            id=lease.task_id,
-            state=State.RUNNING,
-            lease_owner=lease.worker_id,
-            attempts=lease.attempt,
+            owner, id=lease.task_id, state=State.RUNNING, attempts=lease.attempt
         )
 
     def finish(
@@ -362,7 +376,12 @@ class Queue(ABC):
                 .select_for_update(
                     skip_locked=self.connection.features.has_select_for_update_skip_locked
                 )
-                .filter(state=State.RUNNING, lease_expires_at__lt=DatabaseNow())
+                # A running row without a lease expiry can only have been written by hand;
+                # nobody renews it, so it is rescued like an expired one.
+                .filter(
+                    Q(lease_expires_at__lt=DatabaseNow()) | Q(lease_expires_at__isnull=True),
+                    state=State.RUNNING,
+                )
                 .order_by("lease_expires_at")[:limit]
             )
             for record in expired:
@@ -385,9 +404,13 @@ class Queue(ABC):
             ),
         )
         transition = next_transition(
-            attempt=record.attempts, options=record.options, outcome=outcome, now=timezone.now()
+            attempt=record.attempts,
+            options=read_options(record.options)[0],
+            outcome=outcome,
+            now=timezone.now(),
         )
-        if self.finish(lease, transition, prior_errors=record.errors, now=timezone.now()) is None:
+        errors = read_errors(record.errors)[0]
+        if self.finish(lease, transition, prior_errors=errors, now=timezone.now()) is None:
             return None
         logger.warning(
             "rescued task_id=%s worker_id=%s attempt=%s state=%s",
@@ -397,6 +420,32 @@ class Queue(ABC):
             transition.state,
         )
         return transition.state
+
+    def fail_unknown_states(self, *, limit: int = 100) -> list[UUID]:
+        """Fail rows whose state is none of Taskmill's (set by hand or by a migration).
+
+        No claim, rescue or cancel ever takes such a row: it would wait forever, outside every
+        state filter of the admin. Failed, it says why and can be retried. Return their ids.
+        """
+        using = self.database_alias
+        with transaction.atomic(using=using):
+            found = list(
+                TaskRecord.objects.using(using)
+                .select_for_update(
+                    skip_locked=self.connection.features.has_select_for_update_skip_locked
+                )
+                .filter(_unknown_state())[:limit]
+            )
+            for record in found:
+                problem = state_problem(record.state) or ""
+                logger.error("unknown state task_id=%s state=%r: failed", record.id, record.state)
+                record.errors = read_errors(record.errors)[0]
+                self.graph.finish_unstarted(
+                    record,
+                    State.FAILED,
+                    error_entry(InvalidTaskRecord(problem), attempt=record.attempts),
+                )
+        return [record.id for record in found]
 
     def forget_dead_workers(self, older_than: timedelta) -> int:
         """Delete worker rows silent for longer than older_than; return how many."""

@@ -23,13 +23,14 @@ from django.utils import timezone
 
 from ..conf import get_settings
 from ..context import ProgressReport
-from ..exceptions import QueueBusy, QueueError, TaskCancelled, TaskCrashed
+from ..exceptions import InvalidTaskRecord, QueueBusy, QueueError, TaskCancelled, TaskCrashed
 from ..models import TaskRecord, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..queue import get_queue
 from ..queue.base import Queue
 from ..queue.errors import translate
 from ..queue.lease import ClaimRequest, Lease
+from ..row_checks import read_errors, read_options, read_worker_ids, row_problems
 from ..schedules import declared_specs
 from .capture import OutputCollector
 from .maintenance import Maintenance
@@ -327,7 +328,7 @@ class Supervisor:
             return
         transition = next_transition(
             attempt=running.lease.attempt,
-            options=running.record.options,
+            options=read_options(running.record.options)[0],
             outcome=outcome,
             now=timezone.now(),
         )
@@ -368,17 +369,20 @@ class Supervisor:
     def _write(self, write: PendingWrite) -> dict[str, object] | None:
         running = write.running
         if write.transition is None:
+            prior = read_worker_ids(running.record.worker_ids)[0][:-1]
+            handed_back = running.record.handed_back
             released = self.queue.release(
                 running.lease,
-                prior_worker_ids=running.record.worker_ids[:-1],
+                prior_worker_ids=prior,
                 started=running.dispatched,
-                prior_handed_back=running.record.handed_back,
+                # A hand-edited column must not stop the hand-back: the note is then the only one.
+                prior_handed_back=handed_back if isinstance(handed_back, list) else [],
             )
             return {} if released else None
         return self.queue.finish(
             running.lease,
             write.transition,
-            prior_errors=running.record.errors,
+            prior_errors=read_errors(running.record.errors)[0],
             now=timezone.now(),
         )
 
@@ -449,6 +453,18 @@ class Supervisor:
                 output=OutputCollector(record.id, record.attempts, self.settings.LOG_CAP_BYTES),
             )
             self.running[record.id] = running
+            problems = row_problems(
+                args=record.args,
+                kwargs=record.kwargs,
+                options=record.options,
+                errors=record.errors,
+                worker_ids=record.worker_ids,
+            )
+            if problems:
+                # Written by hand or by a migration: the child would trip on it, or worse, this
+                # loop would. It fails alone, saying what is wrong.
+                self._settle(record.id, _invalid_record(problems))
+                continue
             self.buffer.append(running)
         self._dispatch_buffered()
         self._reap_finished()
@@ -526,6 +542,7 @@ class Supervisor:
         # Jittered, so many workers started together don't all rescue at the same moment.
         self.next_rescue_at = now + lease / 2 * random.uniform(0.75, 1.25)  # noqa: S311
         self.queue.rescue_expired()
+        self.queue.fail_unknown_states()
         self.queue.forget_dead_workers(DEAD_WORKER_ROWS_AFTER)
 
     def _maintain_if_due(self, now: float) -> None:
@@ -623,6 +640,13 @@ def _as_finished(claimed: TaskRecord, changes: dict[str, object]) -> TaskRecord:
     for name, value in changes.items():
         setattr(record, name, value)
     return record
+
+
+def _invalid_record(problems: list[str]) -> Outcome:
+    message = f"This task's row can't be run as it stands: {'; '.join(problems)}."
+    return Outcome(
+        kind=OutcomeKind.FAILED, error=_error(InvalidTaskRecord, message), retryable=False
+    )
 
 
 def _describe_exit(exit_code: int) -> str:
