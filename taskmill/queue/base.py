@@ -11,22 +11,23 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import cached_property
 from traceback import format_exception_only
 from typing import Any, Final
 from uuid import UUID
 
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Max, Value
+from django.db.models import Field, Max, Value
 from django.utils import timezone
 
 from ..exceptions import WorkerLost
 from ..models import LogChunk, TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..results import StoredError, cancelled_error
-from ..retention import seconds_to_keep
 from ..states import ACTIVE_STATES, State, is_finished
 from .clock import DatabaseNow
+from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .lease import ClaimRequest, Lease
 from .session_lock import SessionLock
@@ -66,6 +67,10 @@ class Queue(ABC):
         Raise TaskResultDoesNotExist if a dependency id names no task.
         """
         using = self.database_alias
+        if len(records) == 1 and records[0].unique_key is None and not any(dependencies):
+            # The common enqueue() in one statement: no transaction, no separate wake-up.
+            self._insert_one(records[0])
+            return list(records)
         with transaction.atomic(using=using):
             linked = [
                 self.graph.lock_dependencies(record, ids)
@@ -91,6 +96,35 @@ class Queue(ABC):
                 }
             )
         return final
+
+    @cached_property
+    def _insert_columns(self) -> tuple[str, list[Field[Any, Any]]]:
+        """The INSERT of one task row, and the fields its parameters come from, in order."""
+        quote = self.connection.ops.quote_name
+        fields = list(TaskRecord._meta.concrete_fields)
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - quoted identifiers only
+            quote(str(TaskRecord._meta.db_table)),
+            ", ".join(quote(str(field.column)) for field in fields),
+            ", ".join(["%s"] * len(fields)),
+        )
+        return sql, fields
+
+    def _insert_one_sql(self, insert: str) -> str:
+        """The statement inserting one ready task; dialects that push wake-ups extend it."""
+        return insert
+
+    def _insert_one(self, record: TaskRecord) -> None:
+        """Insert one task and wake workers in a single statement, atomic on its own."""
+        insert, fields = self._insert_columns
+        connection = self.connection
+        params = [
+            field.get_db_prep_save(getattr(record, field.attname), connection) for field in fields
+        ]
+        sql = self._insert_one_sql(insert) if record.state == State.READY else insert
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        record._state.adding = False
+        record._state.db = self.database_alias
 
     def _insert_unique(self, record: TaskRecord) -> TaskRecord:
         manager = TaskRecord.objects.using(self.database_alias)
@@ -194,32 +228,40 @@ class Queue(ABC):
     ) -> dict[str, Any] | None:
         """Record how an attempt ended; return the fields written, or None (writing nothing)
         if the lease was lost."""
-        errors = list(prior_errors)
-        if transition.error is not None:
-            errors.append(
-                StoredError(
-                    exception_class_path=transition.error.exception_class_path,
-                    traceback=transition.error.traceback,
-                    attempt=lease.attempt,
-                )
-            )
-        changes: dict[str, Any] = {
-            "state": transition.state,
-            "errors": errors,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "cancel_requested_at": None,
-        }
-        if transition.is_final:
-            changes.update(
-                finished_at=now,
-                return_value=transition.return_value,
-                unique_key=None,
-                expires_at=now
-                + timedelta(seconds=seconds_to_keep(lease.result_ttl, transition.state)),
-            )
-        else:
-            changes["run_after"] = transition.run_after
+        finish = Finish(lease=lease, transition=transition, prior_errors=prior_errors)
+        return self._finish_one(finish, changes_for(finish, now))
+
+    def finish_many(
+        self, finishes: Sequence[Finish], *, now: datetime
+    ) -> list[dict[str, Any] | None]:
+        """Record many attempts' ends, as finish() does each, in as few statements as the
+        dialect allows; return what finish() would have returned, in order.
+
+        Final outcomes of tasks nobody waits for (the common case) go into batched UPDATEs
+        with the same fence; anything else (a retry, a task with dependants, a lost lease)
+        takes finish()'s path.
+        """
+        all_changes = [changes_for(finish, now) for finish in finishes]
+        final = [
+            FinalRow(lease=finish.lease, changes=changes)
+            for finish, changes in zip(finishes, all_changes, strict=True)
+            if finish.transition.is_final
+        ]
+        written: set[UUID] = set()
+        for start in range(0, len(final), FINISH_BATCH_SIZE):
+            written |= self._finish_final_batch(final[start : start + FINISH_BATCH_SIZE])
+        return [
+            changes if finish.lease.task_id in written else self._finish_one(finish, changes)
+            for finish, changes in zip(finishes, all_changes, strict=True)
+        ]
+
+    def _finish_final_batch(self, rows: Sequence[FinalRow]) -> set[UUID]:
+        """Write final outcomes of tasks without dependants in one statement, fenced as
+        finish() is; return the ids written. Dialects that can't leave it to finish()."""
+        return set()
+
+    def _finish_one(self, finish: Finish, changes: dict[str, Any]) -> dict[str, Any] | None:
+        lease, transition = finish.lease, finish.transition
         if not transition.is_final:
             written = self._fenced(lease).update(**changes)
         else:

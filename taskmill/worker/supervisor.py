@@ -4,6 +4,7 @@ outcomes, heartbeats, rescues, and shuts down gracefully. It never runs user cod
 run() is a loop around run_once() (named steps) and _wait_for_work().
 """
 
+import contextlib
 import copy
 import logging
 import os
@@ -29,9 +30,11 @@ from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_tran
 from ..queue import get_queue
 from ..queue.base import Queue
 from ..queue.errors import translate
+from ..queue.finishing import Finish
 from ..queue.lease import ClaimRequest, Lease
 from ..schedules import declared_specs
 from .capture import OutputCollector
+from .claim_ahead import ClaimAhead
 from .maintenance import Maintenance
 from .pool import ChildExited, ForkPool, OutcomeReceived, Pool, ProgressReceived, SoloPool
 from .sleeper import Sleeper, Wake
@@ -48,6 +51,11 @@ DEAD_WORKER_ROWS_AFTER: Final = timedelta(hours=1)
 # A burst run (a script, a test) stops on a database error that doesn't go away; a long-running
 # worker retries for ever, since outages end.
 BURST_ERROR_LIMIT: Final = 5
+# Outcomes are written in batches while the worker has claimed tasks in hand: when this many
+# are waiting, or when the oldest has waited this long, whichever comes first. With nothing
+# in hand they are written at once.
+WRITE_BATCH: Final = 100
+WRITE_DELAY: Final = 0.05
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,7 +68,9 @@ class WorkerOptions:
     burst: bool = False
     grace: float = 30.0
     solo: bool = False
-    prefetch: int = 0  # tasks claimed ahead of free slots while the queue is busy
+    # Tasks claimed ahead of free slots while the queue is busy; None adapts it to how long
+    # tasks take (see claim_ahead.py).
+    prefetch: int | None = 0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -70,6 +80,7 @@ class Running:
     record: TaskRecord
     lease: Lease
     deadline: float | None  # monotonic time of its timeout; None also until dispatched
+    dispatched_at: float | None = None  # monotonic time it was handed to a child
     output: OutputCollector
     progress: ProgressReport | None = None  # the latest report, until stored
 
@@ -118,6 +129,10 @@ class Supervisor:
         self.settings = get_settings()
         # Claimed and leased, waiting for a free child (see WorkerOptions.prefetch).
         self.buffer: deque[Running] = deque()
+        self.claim_ahead = ClaimAhead(
+            concurrency=self.options.concurrency, fixed=self.options.prefetch
+        )
+        self.write_due_at: float | None = None  # when the oldest pending write must be made
         self.queue_busy = False
         self.queue: Queue = get_queue(self.options.database_alias)
         self.pool: Pool = (
@@ -207,7 +222,7 @@ class Supervisor:
         try:
             self._reap_finished()
             self._enforce_deadlines(now)
-            self._write_pending()
+            self._write_pending_if_due()
             self._claim_into_free_slots(now)
             self._store_reports_if_due(now)
             self._heartbeat_if_due(now)
@@ -260,10 +275,11 @@ class Supervisor:
                 logger.warning(
                     "child exited between tasks pid=%s code=%s", event.child.pid, event.exit_code
                 )
-        # Every event becomes a pending write first, so a database error loses none of them.
-        self._write_pending()
-        # A child freed here takes the next task in hand at once, not after the next wake-up.
+        # A child freed here takes the next task in hand at once, before the database
+        # round trip that records what it just finished.
         self._dispatch_buffered()
+        # Every event became a pending write first, so a database error loses none of them.
+        self._write_pending_if_due()
 
     def _settle_exit(self, event: ChildExited) -> None:
         assert event.task_id is not None  # noqa: S101 - checked by the caller
@@ -290,6 +306,8 @@ class Supervisor:
         if running is None:
             logger.error("outcome for a task this worker doesn't hold task_id=%s", task_id)
             return
+        if running.dispatched_at is not None:
+            self.claim_ahead.observe(time.monotonic() - running.dispatched_at)
         transition = next_transition(
             attempt=running.lease.attempt,
             options=running.record.options,
@@ -303,17 +321,45 @@ class Supervisor:
         if running is not None:
             self.pending.append(PendingWrite(running=running, transition=None))
 
-    def _write_pending(self) -> None:
-        """Record every decided outcome in one transaction: one commit for all, not one each."""
+    def _write_pending_if_due(self) -> None:
+        """Write pending outcomes now, or leave them for a bigger batch while tasks in hand
+        keep the children busy (WRITE_BATCH, WRITE_DELAY)."""
         if not self.pending:
+            self.write_due_at = None
+            return
+        now = time.monotonic()
+        if self.write_due_at is None:
+            self.write_due_at = now + WRITE_DELAY
+        if (
+            not self.buffer
+            or self.stop_requested
+            or len(self.pending) >= WRITE_BATCH
+            or now >= self.write_due_at
+        ):
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Record every decided outcome: final ones in batched statements, and everything in
+        one transaction when there is more than one kind of write to make."""
+        if not self.pending:
+            self.write_due_at = None
             return
         batch = list(self.pending)
         for write in batch:
             write.running.output.finish()
-        with transaction.atomic(using=self.queue.database_alias):
+        runs = [write.running for write in batch]
+        simple = not any(
+            write.transition is None or not write.transition.is_final for write in batch
+        ) and not any(r.progress is not None or r.output.has_unwritten for r in runs)
+        # A batch of final outcomes with no output is one statement: no transaction needed.
+        with (
+            contextlib.nullcontext()
+            if simple
+            else transaction.atomic(using=self.queue.database_alias)
+        ):
             # Output and progress first: a task seen finished has all of its output stored.
-            self._store_reports([write.running for write in batch])
-            results = [self._write(write) for write in batch]
+            self._store_reports(runs)
+            results = self._write_all(batch)
         finished: list[TaskRecord] = []
         for write, changes in zip(batch, results, strict=True):
             running = write.running
@@ -327,21 +373,31 @@ class Supervisor:
                         finished.append(_as_finished(running.record, changes))
             self.running.pop(running.lease.task_id, None)
         del self.pending[: len(batch)]
+        self.write_due_at = None
         if finished:
             self.pool.announce_finished(finished)
 
-    def _write(self, write: PendingWrite) -> dict[str, object] | None:
-        running = write.running
-        if write.transition is None:
-            prior = running.record.worker_ids[:-1]
-            released = self.queue.release(running.lease, prior_worker_ids=prior)
-            return {} if released else None
-        return self.queue.finish(
-            running.lease,
-            write.transition,
-            prior_errors=running.record.errors,
-            now=timezone.now(),
-        )
+    def _write_all(self, batch: list[PendingWrite]) -> list[dict[str, object] | None]:
+        """Release or finish each write; return what was written for each (None: lease lost)."""
+        finishes = [
+            Finish(
+                lease=write.running.lease,
+                transition=write.transition,
+                prior_errors=write.running.record.errors,
+            )
+            for write in batch
+            if write.transition is not None
+        ]
+        finished = iter(self.queue.finish_many(finishes, now=timezone.now()))
+        results: list[dict[str, object] | None] = []
+        for write in batch:
+            if write.transition is not None:
+                results.append(next(finished))
+                continue
+            prior = write.running.record.worker_ids[:-1]
+            released = self.queue.release(write.running.lease, prior_worker_ids=prior)
+            results.append({} if released else None)
+        return results
 
     def _log_outcome(self, running: Running, transition: Transition, recorded: bool) -> None:
         if not recorded:
@@ -381,8 +437,12 @@ class Supervisor:
     def _claim_room(self) -> int:
         if self.stop_requested:
             return 0
-        ahead = self.options.prefetch - len(self.buffer) if self.queue_busy else 0
-        return max(0, len(self.pool.idle_children()) - len(self.buffer)) + max(0, ahead)
+        in_hand = len(self.buffer)
+        free = max(0, len(self.pool.idle_children()) - in_hand)
+        ahead = 0
+        if self.queue_busy and (free or self.claim_ahead.should_refill(in_hand)):
+            ahead = max(0, self.claim_ahead.target - in_hand)
+        return free + ahead
 
     def _claim_into_free_slots(self, now: float) -> None:
         self._dispatch_buffered()
@@ -420,7 +480,8 @@ class Supervisor:
             running = self.buffer.popleft()
             timeout = running.record.options.get("timeout")
             # Timed from dispatch: the claim may have waited on a lock, the task in the buffer.
-            running.deadline = time.monotonic() + float(timeout) if timeout else None
+            running.dispatched_at = time.monotonic()
+            running.deadline = running.dispatched_at + float(timeout) if timeout else None
             self.pool.dispatch(idle.pop(0), running.record, running.output)
 
     def _adapt_poll(self, now: float, *, claimed: int, asked: int) -> None:
@@ -521,6 +582,8 @@ class Supervisor:
             until = min([until, *deadlines])
         if self.stop_deadline is not None:
             until = min(until, self.stop_deadline)
+        if self.write_due_at is not None:
+            until = min(until, self.write_due_at)
         return max(0.0, until - now)
 
     def _on_database_error(self, error: DatabaseError | InterfaceError | QueueError) -> None:
