@@ -45,6 +45,10 @@ LOG_BATCH_SIZE: Final = 20
 class Queue(ABC):
     """The queue stored in one database alias."""
 
+    #: Whether finish_many() writes final outcomes in one statement per batch (dialects that
+    #: override _finish_final_batch); otherwise it takes one statement per task.
+    finishes_in_batches: bool = False
+
     def __init__(self, database_alias: str) -> None:
         self.database_alias = database_alias
         self.graph = DependencyGraph(database_alias, self.notify)

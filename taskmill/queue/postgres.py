@@ -47,6 +47,8 @@ CANCEL_CHANNEL: Final = "taskmill_cancel"
 
 
 class PostgresQueue(Queue):
+    finishes_in_batches = True
+
     def notify(self, queue_names: Iterable[str]) -> None:
         names = sorted(set(queue_names))
         if not names:

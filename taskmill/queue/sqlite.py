@@ -44,6 +44,8 @@ WAL_CHECK_INTERVAL: Final = 0.025
 
 
 class SQLiteQueue(Queue):
+    finishes_in_batches = True
+
     def prepare_worker_connection(self) -> None:
         # journal_mode can't change inside a transaction (run_until_empty in a test's atomic).
         if self.connection.in_atomic_block:

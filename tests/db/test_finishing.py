@@ -41,14 +41,15 @@ def _succeeded(record: TaskRecord, value: object) -> Finish:
     )
 
 
-def test_finish_many_records_every_final_outcome_in_one_statement(
+def test_finish_many_records_every_final_outcome_in_one_statement_where_it_can(
     queue: Queue, django_assert_num_queries: DjangoAssertNumQueries
 ) -> None:
     for _ in range(30):
         tasks.noop.enqueue()
     claimed = _claim(queue)
     values: list[object] = [None, 0, "x", {"a": [1, 2]}, [None]] * 6
-    with django_assert_num_queries(1):
+    # MariaDB has no UPDATE ... RETURNING: there it is one fenced UPDATE per task.
+    with django_assert_num_queries(1 if queue.finishes_in_batches else len(claimed)):
         written = queue.finish_many(
             [_succeeded(r, v) for r, v in zip(claimed, values, strict=True)], now=timezone.now()
         )
