@@ -1,5 +1,5 @@
-"""Batched recording (Queue.finish_many) and the one-statement enqueue: as strongly fenced as
-the one-row paths, in fewer statements."""
+"""Batched recording (Queue.finish_many): as strongly fenced as the one-row path, in fewer
+statements."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
+from taskmill.codec import JSON
 from taskmill.models import TaskRecord
 from taskmill.outcomes import AttemptError, Transition
 from taskmill.queue import get_queue
@@ -33,7 +34,7 @@ def _claim(queue: Queue, worker_id: str = "w1", limit: int = 50) -> list[TaskRec
     return queue.claim(request)
 
 
-def _succeeded(record: TaskRecord, value: object) -> Finish:
+def _succeeded(record: TaskRecord, value: JSON) -> Finish:
     return Finish(
         lease=Lease.of(record),
         transition=Transition(state=State.SUCCEEDED, return_value=value),
@@ -47,7 +48,7 @@ def test_finish_many_records_every_final_outcome_in_one_statement_where_it_can(
     for _ in range(30):
         tasks.noop.enqueue()
     claimed = _claim(queue)
-    values: list[object] = [None, 0, "x", {"a": [1, 2]}, [None]] * 6
+    values: list[JSON] = [None, 0, "x", {"a": [1, 2]}, [None]] * 6
     # MariaDB has no UPDATE ... RETURNING: there it is one fenced UPDATE per task.
     with django_assert_num_queries(1 if queue.finishes_in_batches else len(claimed)):
         written = queue.finish_many(
@@ -117,12 +118,3 @@ def test_finish_many__retries_and_tasks_with_dependants_take_the_one_row_path(
     assert row.errors[0]["exception_class_path"] == "builtins.ValueError"
     assert TaskRecord.objects.get(id=dependency.id).state == State.SUCCEEDED
     assert TaskRecord.objects.get(id=dependant.id).state == State.READY
-
-
-def test_enqueue_in_autocommit_is_one_statement(
-    django_assert_num_queries: DjangoAssertNumQueries,
-) -> None:
-    with django_assert_num_queries(1):
-        result = tasks.add.enqueue(2, 3)
-    row = TaskRecord.objects.get(id=result.id)
-    assert (row.state, row.args, row.task_path) == (State.READY, [2, 3], tasks.add.module_path)
