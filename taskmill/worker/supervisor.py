@@ -129,6 +129,9 @@ class Supervisor:
         self.settings = get_settings()
         # Claimed and leased, waiting for a free child (see WorkerOptions.prefetch).
         self.buffer: deque[Running] = deque()
+        # Handed to a child, outcome not yet in: the only ones with deadlines and output, kept
+        # apart so per-turn checks cost O(children), not O(tasks claimed ahead).
+        self.dispatched: dict[UUID, Running] = {}
         self.claim_ahead = ClaimAhead(
             concurrency=self.options.concurrency, fixed=self.options.prefetch
         )
@@ -306,7 +309,7 @@ class Supervisor:
         if running is None:
             logger.error("outcome for a task this worker doesn't hold task_id=%s", task_id)
             return
-        if running.dispatched_at is not None:
+        if self.dispatched.pop(task_id, None) is not None and running.dispatched_at is not None:
             self.claim_ahead.observe(time.monotonic() - running.dispatched_at)
         transition = next_transition(
             attempt=running.lease.attempt,
@@ -319,6 +322,7 @@ class Supervisor:
     def _release(self, task_id: UUID) -> None:
         running = self.running.get(task_id)
         if running is not None:
+            self.dispatched.pop(task_id, None)
             self.pending.append(PendingWrite(running=running, transition=None))
 
     def _write_pending_if_due(self) -> None:
@@ -372,6 +376,7 @@ class Supervisor:
                     if write.transition.is_final:
                         finished.append(_as_finished(running.record, changes))
             self.running.pop(running.lease.task_id, None)
+            self.dispatched.pop(running.lease.task_id, None)
         del self.pending[: len(batch)]
         self.write_due_at = None
         if finished:
@@ -418,7 +423,7 @@ class Supervisor:
         if self.stop_deadline is not None and now >= self.stop_deadline:
             self._kill_all("shutdown", grace=0)
         if self.pool.supports_kill:
-            for running in self.running.values():
+            for running in list(self.dispatched.values()):
                 if running.deadline is not None and now >= running.deadline:
                     self._kill_task(running.lease.task_id, "timeout")
         self.pool.enforce_kills(now)
@@ -481,6 +486,7 @@ class Supervisor:
             timeout = running.record.options.get("timeout")
             # Timed from dispatch: the claim may have waited on a lock, the task in the buffer.
             running.dispatched_at = time.monotonic()
+            self.dispatched[running.lease.task_id] = running
             running.deadline = running.dispatched_at + float(timeout) if timeout else None
             self.pool.dispatch(idle.pop(0), running.record, running.output)
 
@@ -498,10 +504,12 @@ class Supervisor:
         if now < self.next_report_at or not self._has_reports():
             return
         self.next_report_at = now + REPORT_INTERVAL
-        self._store_reports(list(self.running.values()))
+        self._store_reports(list(self.dispatched.values()))
 
     def _has_reports(self) -> bool:
-        return any(r.progress is not None or r.output.has_unwritten for r in self.running.values())
+        return any(
+            r.progress is not None or r.output.has_unwritten for r in self.dispatched.values()
+        )
 
     def _store_reports(self, runs: list[Running]) -> None:
         """Write running tasks' captured output and latest progress; kept in memory on error."""
@@ -578,7 +586,7 @@ class Supervisor:
             until = min(until, now + CANCEL_CHECK_INTERVAL)
             if self._has_reports():
                 until = min(until, self.next_report_at)
-            deadlines = [r.deadline for r in self.running.values() if r.deadline is not None]
+            deadlines = [r.deadline for r in self.dispatched.values() if r.deadline is not None]
             until = min([until, *deadlines])
         if self.stop_deadline is not None:
             until = min(until, self.stop_deadline)
