@@ -15,7 +15,7 @@ from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
-from .enqueueing import build_record, dependency_ids
+from .enqueueing import build_records, dependency_ids
 from .exceptions import ConfigurationError, TaskNotRegistered
 from .ids import parse_task_id
 from .models import TaskRecord
@@ -141,10 +141,7 @@ class DatabaseBackend(BaseTaskBackend):
         self._check_registered(task)
         now = timezone.now()
         database = self.database_alias
-        records = [
-            build_record(task, args, kwargs, database_alias=database, now=now)
-            for args, kwargs in calls
-        ]
+        records = build_records(task, calls, database_alias=database, now=now)
         depends_on = dependency_ids(task)
         stored = get_queue(database).insert(records, [depends_on] * len(records))
         results = []

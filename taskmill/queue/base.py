@@ -35,6 +35,24 @@ from .waiter import Waiter
 
 logger = logging.getLogger(__name__)
 
+# Values whose prepared form depends on their value alone: equal ones prepare the same.
+_SCALARS: Final = frozenset({str, int, float, bool, type(None), datetime, UUID})
+_UNSET: Final = object()
+
+
+def _same_value(value: object, previous: object) -> bool:
+    """Whether value prepares as previous did: the same object, an equal scalar of the same
+    type (1 == True, but they are different JSON), or both the same empty container."""
+    if value is previous:
+        return True
+    kind = type(value)
+    if kind is not type(previous):
+        return False
+    if kind in _SCALARS:
+        return value == previous
+    return kind in (list, dict) and not value and not previous
+
+
 # A duplicate may finish (and free its unique key) between our failed INSERT and our SELECT;
 # then inserting again succeeds. Three tries make a livelock practically impossible.
 UNIQUE_INSERT_TRIES: Final = 3
@@ -82,9 +100,7 @@ class Queue(ABC):
             ]
             plain = [record for record in records if record.unique_key is None]
             for start in range(0, len(plain), INSERT_BATCH_SIZE):
-                TaskRecord.objects.using(using).bulk_create(
-                    plain[start : start + INSERT_BATCH_SIZE]
-                )
+                self._insert_rows(plain[start : start + INSERT_BATCH_SIZE])
             stored = {
                 id(record): self._insert_unique(record)
                 for record in records
@@ -112,6 +128,33 @@ class Queue(ABC):
             ", ".join(["%s"] * len(fields)),
         )
         return sql, fields
+
+    def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
+        """Insert rows in one multi-row INSERT, preparing values without Django's compiler.
+
+        Rows of one enqueue_many() share most values (task, queue, options, times); a value
+        equal to the previous row's, of the same type, reuses its prepared form.
+        """
+        insert, fields = self._insert_columns
+        connection = self.connection
+        names = [field.attname for field in fields]
+        params: list[Any] = []
+        previous: list[tuple[Any, Any]] = [(_UNSET, None)] * len(fields)
+        for record in records:
+            values = record.__dict__
+            for index, field in enumerate(fields):
+                value = values[names[index]]
+                raw, prepared = previous[index]
+                if not _same_value(value, raw):
+                    prepared = field.get_db_prep_save(value, connection)
+                    previous[index] = (value, prepared)
+                params.append(prepared)
+        head, _, row = insert.rpartition(" VALUES ")
+        with connection.cursor() as cursor:
+            cursor.execute(f"{head} VALUES {', '.join([row] * len(records))}", params)
+        for record in records:
+            record._state.adding = False
+            record._state.db = self.database_alias
 
     def _insert_one_sql(self, insert: str) -> str:
         """The statement inserting one ready task; dialects that push wake-ups extend it."""
