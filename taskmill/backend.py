@@ -15,8 +15,8 @@ from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
-from .enqueueing import build_record, dependency_ids
-from .exceptions import ArgumentsTooLarge, ConfigurationError, TaskNotRegistered
+from .enqueueing import build_records, dependency_ids
+from .exceptions import ConfigurationError, TaskNotRegistered
 from .ids import parse_task_id
 from .models import TaskRecord
 from .queue import get_queue
@@ -149,14 +149,9 @@ class DatabaseBackend(BaseTaskBackend):
         self._check_registered(task)
         now = timezone.now()
         database = self.database_alias
-        records = []
-        for index, (args, kwargs) in enumerate(calls):
-            try:
-                records.append(build_record(task, args, kwargs, database_alias=database, now=now))
-            except (TypeError, ArgumentsTooLarge) as error:
-                if not name_calls:
-                    raise
-                raise type(error)(f"calls[{index}]: {error}") from error
+        records = build_records(
+            task, calls, database_alias=database, now=now, name_calls=name_calls
+        )
         depends_on = dependency_ids(task)
         stored = get_queue(database).insert(records, [depends_on] * len(records))
         results = []

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime
 from traceback import format_exception_only
-from typing import Any, TypedDict
+from typing import Any, Final, TypedDict
 
 from django.tasks import TaskResult
 from django.tasks.base import TaskError
@@ -16,6 +17,9 @@ from .models import TaskRecord
 from .row_checks import read_errors, read_options, read_worker_ids
 from .states import to_django_status
 from .task import StoredOptions, TaskmillTask, resolve_task
+
+BUILT_TASKS_CACHE_SIZE: Final = 256
+_BUILT_TASKS: dict[tuple[object, ...], tuple[TaskmillTask[..., Any], TaskmillTask[..., Any]]] = {}
 
 
 class StoredError(TypedDict):
@@ -93,16 +97,35 @@ def task_for_record(
 ) -> TaskmillTask[..., Any]:
     """Return the task as it was enqueued: the registered task with the row's values."""
     base = registered if registered is not None else resolve_task(record.task_path)
-    return replace(
+    run_after = _given_run_after(record)
+    # Tasks are frozen, and a worker sees the same few (task, options) pairs again and again:
+    # building one (replace() validates every option) costs more than running a short task.
+    key = (
+        id(base),
+        record.priority,
+        record.queue_name,
+        run_after,
+        record.backend,
+        json.dumps(record.options, sort_keys=True),
+    )
+    cached = _BUILT_TASKS.get(key)
+    if cached is not None and cached[0] is base:
+        return cached[1]
+    task = replace(
         base,
         priority=record.priority,
         queue_name=record.queue_name,
-        run_after=_given_run_after(record),
+        run_after=run_after,
         backend=record.backend,
         depends_on=(),
         for_object=None,
         **options_from_storage(record.options),
     )
+    if len(_BUILT_TASKS) >= BUILT_TASKS_CACHE_SIZE:
+        _BUILT_TASKS.clear()
+    # The base is kept with the task, so its id() can't be reused by another object meanwhile.
+    _BUILT_TASKS[key] = (base, task)
+    return task
 
 
 def to_task_result(

@@ -12,29 +12,48 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import cached_property
 from traceback import format_exception_only
 from typing import Any, Final
 from uuid import UUID
 
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Max, Q, Value
+from django.db.models import Field, Max, Q, Value
 from django.utils import timezone
 
 from ..exceptions import InvalidTaskRecord, WorkerLost
 from ..models import LogChunk, TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..results import StoredError, StoredHandBack, cancelled_error, error_entry
-from ..retention import seconds_to_keep
 from ..row_checks import read_errors, read_options
 from ..states import ACTIVE_STATES, State, is_finished, state_problem
 from .clock import DatabaseNow
+from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .lease import ClaimRequest, Lease
 from .session_lock import SessionLock
 from .waiter import Waiter
 
 logger = logging.getLogger(__name__)
+
+# Values whose prepared form depends on their value alone: equal ones prepare the same.
+_SCALARS: Final = frozenset({str, int, float, bool, type(None), datetime, UUID})
+_UNSET: Final = object()
+
+
+def _same_value(value: object, previous: object) -> bool:
+    """Whether value prepares as previous did: the same object, an equal scalar of the same
+    type (1 == True, but they are different JSON), or both the same empty container."""
+    if value is previous:
+        return True
+    kind = type(value)
+    if kind is not type(previous):
+        return False
+    if kind in _SCALARS:
+        return value == previous
+    return kind in (list, dict) and not value and not previous
+
 
 # A duplicate may finish (and free its unique key) between our failed INSERT and our SELECT;
 # then inserting again succeeds. Three tries make a livelock practically impossible.
@@ -56,6 +75,10 @@ def _unknown_state() -> Q:
 
 class Queue(ABC):
     """The queue stored in one database alias."""
+
+    #: Whether finish_many() writes final outcomes in one statement per batch (dialects that
+    #: override _finish_final_batch); otherwise it takes one statement per task.
+    finishes_in_batches: bool = False
 
     def __init__(self, database_alias: str) -> None:
         self.database_alias = database_alias
@@ -79,6 +102,10 @@ class Queue(ABC):
         Raise TaskResultDoesNotExist if a dependency id names no task.
         """
         using = self.database_alias
+        if len(records) == 1 and records[0].unique_key is None and not any(dependencies):
+            # The common enqueue() in one statement: no transaction, no separate wake-up.
+            self._insert_one(records[0])
+            return list(records)
         with transaction.atomic(using=using):
             linked = [
                 self.graph.lock_dependencies(record, ids)
@@ -86,9 +113,7 @@ class Queue(ABC):
             ]
             plain = [record for record in records if record.unique_key is None]
             for start in range(0, len(plain), INSERT_BATCH_SIZE):
-                TaskRecord.objects.using(using).bulk_create(
-                    plain[start : start + INSERT_BATCH_SIZE]
-                )
+                self._insert_rows(plain[start : start + INSERT_BATCH_SIZE])
             stored = {
                 id(record): self._insert_unique(record)
                 for record in records
@@ -104,6 +129,62 @@ class Queue(ABC):
                 }
             )
         return final
+
+    @cached_property
+    def _insert_columns(self) -> tuple[str, list[Field[Any, Any]]]:
+        """The INSERT of one task row, and the fields its parameters come from, in order."""
+        quote = self.connection.ops.quote_name
+        fields = list(TaskRecord._meta.concrete_fields)
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - quoted identifiers only
+            quote(str(TaskRecord._meta.db_table)),
+            ", ".join(quote(str(field.column)) for field in fields),
+            ", ".join(["%s"] * len(fields)),
+        )
+        return sql, fields
+
+    def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
+        """Insert rows in one multi-row INSERT, preparing values without Django's compiler.
+
+        Rows of one enqueue_many() share most values (task, queue, options, times); a value
+        equal to the previous row's, of the same type, reuses its prepared form.
+        """
+        insert, fields = self._insert_columns
+        connection = self.connection
+        names = [field.attname for field in fields]
+        params: list[Any] = []
+        previous: list[tuple[Any, Any]] = [(_UNSET, None)] * len(fields)
+        for record in records:
+            values = record.__dict__
+            for index, field in enumerate(fields):
+                value = values[names[index]]
+                raw, prepared = previous[index]
+                if not _same_value(value, raw):
+                    prepared = field.get_db_prep_save(value, connection)
+                    previous[index] = (value, prepared)
+                params.append(prepared)
+        head, _, row = insert.rpartition(" VALUES ")
+        with connection.cursor() as cursor:
+            cursor.execute(f"{head} VALUES {', '.join([row] * len(records))}", params)
+        for record in records:
+            record._state.adding = False
+            record._state.db = self.database_alias
+
+    def _insert_one_sql(self, insert: str) -> str:
+        """The statement inserting one ready task; dialects that push wake-ups extend it."""
+        return insert
+
+    def _insert_one(self, record: TaskRecord) -> None:
+        """Insert one task and wake workers in a single statement, atomic on its own."""
+        insert, fields = self._insert_columns
+        connection = self.connection
+        params = [
+            field.get_db_prep_save(getattr(record, field.attname), connection) for field in fields
+        ]
+        sql = self._insert_one_sql(insert) if record.state == State.READY else insert
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        record._state.adding = False
+        record._state.db = self.database_alias
 
     def _insert_unique(self, record: TaskRecord) -> TaskRecord:
         manager = TaskRecord.objects.using(self.database_alias)
@@ -208,32 +289,40 @@ class Queue(ABC):
     ) -> dict[str, Any] | None:
         """Record how an attempt ended; return the fields written, or None (writing nothing)
         if the lease was lost."""
-        errors = list(prior_errors)
-        if transition.error is not None:
-            errors.append(
-                StoredError(
-                    exception_class_path=transition.error.exception_class_path,
-                    traceback=transition.error.traceback,
-                    attempt=lease.attempt,
-                )
-            )
-        changes: dict[str, Any] = {
-            "state": transition.state,
-            "errors": errors,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "cancel_requested_at": None,
-        }
-        if transition.is_final:
-            changes.update(
-                finished_at=now,
-                return_value=transition.return_value,
-                unique_key=None,
-                expires_at=now
-                + timedelta(seconds=seconds_to_keep(lease.result_ttl, transition.state)),
-            )
-        else:
-            changes["run_after"] = transition.run_after
+        finish = Finish(lease=lease, transition=transition, prior_errors=prior_errors)
+        return self._finish_one(finish, changes_for(finish, now))
+
+    def finish_many(
+        self, finishes: Sequence[Finish], *, now: datetime
+    ) -> list[dict[str, Any] | None]:
+        """Record many attempts' ends, as finish() does each, in as few statements as the
+        dialect allows; return what finish() would have returned, in order.
+
+        Final outcomes of tasks nobody waits for (the common case) go into batched UPDATEs
+        with the same fence; anything else (a retry, a task with dependants, a lost lease)
+        takes finish()'s path.
+        """
+        all_changes = [changes_for(finish, now) for finish in finishes]
+        final = [
+            FinalRow(lease=finish.lease, changes=changes)
+            for finish, changes in zip(finishes, all_changes, strict=True)
+            if finish.transition.is_final
+        ]
+        written: set[UUID] = set()
+        for start in range(0, len(final), FINISH_BATCH_SIZE):
+            written |= self._finish_final_batch(final[start : start + FINISH_BATCH_SIZE])
+        return [
+            changes if finish.lease.task_id in written else self._finish_one(finish, changes)
+            for finish, changes in zip(finishes, all_changes, strict=True)
+        ]
+
+    def _finish_final_batch(self, rows: Sequence[FinalRow]) -> set[UUID]:
+        """Write final outcomes of tasks without dependants in one statement, fenced as
+        finish() is; return the ids written. Dialects that can't leave it to finish()."""
+        return set()
+
+    def _finish_one(self, finish: Finish, changes: dict[str, Any]) -> dict[str, Any] | None:
+        lease, transition = finish.lease, finish.transition
         if not transition.is_final:
             written = self._fenced(lease).update(**changes)
         else:
