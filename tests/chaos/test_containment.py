@@ -84,8 +84,8 @@ def test_no_process_a_task_started_outlives_its_attempt(
     state: str,
     errors: list[str],
 ) -> None:
-    width, depth = scaled((3, 2), (5, 3))
-    expected = sum(width**level for level in range(1, depth + 1))
+    width, depth = scaled(3, 5), scaled(2, 3)
+    expected = misbehaving.tree_size(width, depth)
     bomb = misbehaving.fork_bomb.using(timeout=5 if then == "hang" else None)
     result = bomb.enqueue(str(gate), width, depth, escape, then)
     worker = worker_process("--concurrency", "1")
@@ -222,3 +222,17 @@ def test_shutdown_hands_back_a_task_that_ignores_and_blocks_sigterm(
     handed_back = record(stubborn.id)
     assert handed_back.state == "ready", summary(stubborn.id)
     assert handed_back.errors == []
+
+
+def test_the_task_after_one_that_ignored_sigterm_is_stopped_by_sigterm(
+    worker_process: WorkerFactory, wait_until: WaitUntil, gate: Path
+) -> None:
+    stubborn = misbehaving.ignore_stop_signals.enqueue(str(gate), 0.2)
+    worker_process("--concurrency", "1")
+    child = _run(stubborn.id, wait_until)
+    sleeper = misbehaving.sleep_until_stopped.enqueue(str(gate))
+    wait_until(lambda: (gate / f"sleeping-{child}").exists(), timeout=30, message="same child")
+    assert taskmill.cancel(sleeper.id) is True
+    wait_until(lambda: state_of(sleeper.id) == "cancelled", timeout=30)
+    # Its finally block ran: SIGTERM reached it, rather than the SIGKILL after the grace.
+    assert (gate / f"unwound-{child}").exists()

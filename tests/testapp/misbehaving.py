@@ -31,6 +31,15 @@ def leak_memory(megabytes: int) -> int:
     return os.getpid()
 
 
+def tree_size(width: int, depth: int) -> int:
+    """How many processes fork_bomb starts: width + width**2 + ... over depth levels."""
+    size, level = 0, 1
+    for _ in range(depth):
+        level *= width
+        size += level
+    return size
+
+
 def _sleep_out(gate: Path, *, below: int, width: int, escape: bool) -> None:
     """Fork `width` sleepers, each forking its own `below` levels further down."""
     for _ in range(width):
@@ -58,7 +67,7 @@ def fork_bomb(gate: str, width: int, depth: int, escape: bool, then: str) -> int
     (os._exit(3))."""
     gate_dir = Path(gate)
     _sleep_out(gate_dir, below=depth, width=width, escape=escape)
-    expected = sum(width**level for level in range(1, depth + 1))
+    expected = tree_size(width, depth)
     deadline = time.monotonic() + LIFETIME
     while len(list(gate_dir.glob("bomb-*"))) < expected and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -73,12 +82,24 @@ def fork_bomb(gate: str, width: int, depth: int, escape: bool, then: str) -> int
 
 
 @task
-def ignore_stop_signals(gate: str) -> None:
-    """Ignore and block SIGTERM and SIGINT, mark `gate`/started-<pid>, then spin."""
+def ignore_stop_signals(gate: str, seconds: float = LIFETIME) -> int:
+    """Ignore and block SIGTERM and SIGINT, mark `gate`/started-<pid>, spin for `seconds`,
+    then return the pid (leaving the signals ignored and blocked)."""
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     (Path(gate) / f"started-{os.getpid()}").touch()
-    deadline = time.monotonic() + LIFETIME
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         sum(range(10_000))  # busy, not sleeping: nothing to interrupt
+    return os.getpid()
+
+
+@task
+def sleep_until_stopped(gate: str) -> None:
+    """Mark `gate`/sleeping-<pid>, sleep; mark `gate`/unwound-<pid> if SIGTERM unwinds it."""
+    (Path(gate) / f"sleeping-{os.getpid()}").touch()
+    try:
+        time.sleep(LIFETIME)
+    finally:
+        (Path(gate) / f"unwound-{os.getpid()}").touch()
