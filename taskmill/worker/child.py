@@ -80,6 +80,9 @@ def _end_leftover_processes() -> None:
 
 
 def _exit(code: int) -> NoReturn:
+    # Exiting already: a further SIGTERM must not interrupt the clean-up (SIGKILL still ends
+    # the child if the supervisor runs out of patience).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Also when stopped mid-task (SystemExit) or orphaned: nothing the task started stays.
     _end_leftover_processes()
     # os._exit skips finalizers: the supervisor's database sockets, inherited through fork,

@@ -166,8 +166,7 @@ def kill_tree(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGSTOP)  # frozen: it forks no more, and its orphans still come to it
     kill_descendants(pid)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    _kill_group(pid)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
 
@@ -213,13 +212,30 @@ def reap(pid: int) -> int | None:
     the child couldn't end itself because it crashed. Done while pid is still a zombie, so the
     group's number (the child's pid) can't have been given to another process yet.
     """
+    if not hasattr(os, "waitid"):  # some POSIX builds: reap first, then the group
+        return _reap_then_kill_group(pid)
     try:
         ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     except ChildProcessError:
         return -1
     if ended is None:
         return None
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    _kill_group(pid)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
+
+
+def _reap_then_kill_group(pid: int) -> int | None:
+    try:
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return -1
+    if reaped == 0:
+        return None
+    _kill_group(pid)  # at once: the number is free, but a new group taking it is unlikely
+    return os.waitstatus_to_exitcode(status)
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
