@@ -9,6 +9,7 @@
 
 import contextlib
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -110,7 +111,10 @@ def test_no_process_a_task_started_outlives_its_attempt(
     assert error_paths(result.id) == errors
     if then == "return":
         assert result_of(result.id) == expected
-        assert f"killed {expected} process(es) the task left running" in worker.output()
+        # At least the sleepers: a double fork's middle process may not have exited yet.
+        killed = re.search(r"killed (\d+) process\(es\) the task left running", worker.output())
+        assert killed, worker.output()
+        assert int(killed[1]) >= expected
 
     after = misbehaving.current_pid.enqueue()
     wait_until(lambda: state_of(after.id) == "succeeded", timeout=30, message="next task runs")
