@@ -26,6 +26,9 @@ class LedgerEntry(models.Model):
     result_id = models.CharField(max_length=64)
     key = models.CharField(max_length=100)
     pid = models.PositiveIntegerField()
+    # The attempt that wrote the row (0: a task that doesn't say), so the chaos tests can match
+    # each duplicate to an attempt the task's record lists.
+    attempt = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -165,6 +165,22 @@ def ledger_task(key: str) -> str:
     return key
 
 
+@task(max_attempts=25, retry_delay=0, takes_context=True)
+def ledger_attempt(context: TaskmillContext, key: str, work_seconds: float) -> str:
+    """Work a little, append a ledger row naming this attempt, work a little more.
+
+    For kill storms: the work on both sides of the row lets a kill land before the side effect
+    (an attempt with no row) or after it (a row whose attempt never recorded an outcome); the
+    attempts are enough that kills don't exhaust them.
+    """
+    time.sleep(work_seconds / 2)
+    LedgerEntry.objects.create(
+        result_id=context.task_result.id, key=key, pid=os.getpid(), attempt=context.attempt
+    )
+    time.sleep(work_seconds / 2)
+    return key
+
+
 def not_a_task() -> None:
     """A plain function: rows naming it must never run."""
 
