@@ -58,7 +58,7 @@ def test_claim__equal_priority_is_first_in_first_out(queue: Queue) -> None:
     single = [tasks.noop.enqueue().id for _ in range(5)]
     bulk = [result.id for result in taskmill.enqueue_many(tasks.noop, [((), {})] * 20)]
     after = tasks.noop.enqueue().id
-    order = []
+    order: list[str] = []
     while claimed := queue.claim(_request(limit=1)):
         order.extend(str(record.id) for record in claimed)
     assert order == [*single, *bulk, after]
