@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -74,14 +75,13 @@ def _say(vendor: str, message: str) -> None:
     sys.stderr.flush()
 
 
-def run(plan: ScalePlan, vendor: str, log_dir: Path) -> list[dict[str, Any]]:
-    """Fill, measure at each step, churn, measure again; return the points in order."""
+def run(plan: ScalePlan, vendor: str, log_dir: Path, points: list[dict[str, Any]]) -> None:
+    """Fill, measure at each step, churn, measure again; append the points as measured."""
     from django.core.management import call_command
 
     from .admin_scale import fill
 
     call_command("migrate", verbosity=0)
-    points = []
     filled = 0
     for step in plan.steps[vendor]:
         if step > filled:
@@ -99,7 +99,6 @@ def run(plan: ScalePlan, vendor: str, log_dir: Path) -> list[dict[str, Any]]:
         _measure_point(plan, vendor, f"{filled:,} + {plan.churn_tasks:,} churned", log_dir)
     )
     _say(vendor, _summary(points[-1]))
-    return points
 
 
 def _summary(point: dict[str, Any]) -> str:
@@ -247,11 +246,17 @@ def main(argv: list[str]) -> int:
     vendor = os.environ.get("BENCH_DB_VENDOR", "sqlite")
     plan = QUICK_SCALE if options.quick else DEFAULT_SCALE
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="taskmill-bench-logs-") as log_dir:
-        points = run(plan, vendor, Path(log_dir))
-    result = {"points": points, "duration_s": round(time.monotonic() - started, 1)}
+    points: list[dict[str, Any]] = []
+    errors: dict[str, str] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="taskmill-bench-logs-") as log_dir:
+            run(plan, vendor, Path(log_dir), points)
+    except Exception as error:  # keep the points measured so far, report the failure
+        errors["scale"] = "".join(traceback.format_exception(error))
+        _say(vendor, f"FAILED: {error}")
+    result = {"points": points, "errors": errors, "duration_s": round(time.monotonic() - started)}
     options.out.write_text(json.dumps(result, indent=2))
-    return 0
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":
