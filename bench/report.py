@@ -58,8 +58,8 @@ def render_table(payload: dict[str, Any], plan: Plan) -> str:
             + measurement.unit.ljust(UNIT_WIDTH)
             + "".join(cell.rjust(COLUMN_WIDTH) for cell in cells)
         )
-        if peers and measurement.key in PEER_KEYS:
-            ratios = (_ratio(databases, n, p, measurement.key) for n, p in peers.items())
+        ratios = [_ratio(databases, n, p, measurement.key) for n, p in peers.items()]
+        if measurement.key in PEER_KEYS and any(ratios):
             lines.append(
                 "  Taskmill / peer".ljust(LABEL_WIDTH + UNIT_WIDTH)
                 + "".rjust(COLUMN_WIDTH * len(databases))
