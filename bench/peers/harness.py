@@ -167,6 +167,7 @@ class Workload:
     latency_samples: int
     latency_spacing: float
     settle_seconds: float
+    idle_seconds: float
 
 
 def parse_arguments(argv: Sequence[str], description: str) -> argparse.Namespace:

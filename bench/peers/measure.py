@@ -25,7 +25,6 @@ from .harness import (
 )
 
 READY_TIMEOUT: Final = 60.0
-IDLE_SECONDS: Final = 5.0
 
 
 class Peer(ABC):
@@ -129,7 +128,7 @@ def _pickup_and_idle(peer: Peer, workload: Workload, marks: Path) -> dict[str, A
             latencies.append((mark.started - before) * 1000)
             time.sleep(workload.latency_spacing * random.uniform(0.75, 1.25))  # noqa: S311
         time.sleep(workload.settle_seconds)
-        cpu = _idle_cpu(worker)
+        cpu = _idle_cpu(worker, workload.idle_seconds)
     return {
         "pickup_p50": figure([percentile(latencies, 50)], "ms"),
         "pickup_p95": figure([percentile(latencies, 95)], "ms"),
@@ -138,10 +137,11 @@ def _pickup_and_idle(peer: Peer, workload: Workload, marks: Path) -> dict[str, A
     }
 
 
-def _idle_cpu(worker: PeerWorker) -> float:
+def _idle_cpu(worker: PeerWorker, seconds: float) -> float:
+    """CPU % of one core used by the worker's processes over `seconds`, as for Taskmill's."""
     tree = processes.process_tree(worker.popen.pid)
     before, wall = processes.cpu_seconds(tree), time.monotonic()
-    time.sleep(IDLE_SECONDS)
+    time.sleep(seconds)
     return (processes.cpu_seconds(tree) - before) / (time.monotonic() - wall) * 100
 
 

@@ -36,6 +36,7 @@ QUICK_WORKLOAD = {
     "latency_samples": 5,
     "latency_spacing": 0.02,
     "settle_seconds": 0.2,
+    "idle_seconds": 0.5,
 }
 
 
