@@ -12,7 +12,7 @@ ARGS ?=
 # The port of `make serve`, e.g. make serve PORT=8001.
 PORT ?= 8000
 
-.PHONY: help sysdeps venvs .venv .venv-django60 test chaos lint fmt demo serve bench clean
+.PHONY: help sysdeps venvs .venv .venv-django60 .venv-peers test chaos lint fmt demo serve bench clean
 
 help: ## List the targets
 	@echo "Taskmill make targets:"
@@ -40,6 +40,14 @@ venvs: .venv .venv-django60 ## Build both virtualenvs
 .venv-django60/.installed: pyproject.toml requirements/django60.txt | sysdeps
 	@$(call ensure_venv,.venv-django60)
 	.venv-django60/bin/python -m pip install $(PIP_FLAGS) -e . -r requirements/django60.txt
+	@touch $@
+
+# The peers' virtualenv: Huey, Celery, PgQueuer and matplotlib for `make bench`, kept apart
+# from .venv so they never change what Taskmill is tested with. Not part of `make venvs`.
+.venv-peers: .venv-peers/.installed ## Peers virtualenv for make bench: Huey, Celery, PgQueuer, matplotlib
+.venv-peers/.installed: requirements/peers.txt
+	@$(call ensure_venv,.venv-peers)
+	.venv-peers/bin/python -m pip install $(PIP_FLAGS) -r requirements/peers.txt
 	@touch $@
 
 define ensure_venv
@@ -79,8 +87,12 @@ serve: .venv ## Run the example site with its embedded worker on 127.0.0.1:8000 
 		&& ../.venv/bin/python manage.py demo_superuser --port $(PORT) \
 		&& exec ../.venv/bin/python manage.py runserver 127.0.0.1:$(PORT)
 
-bench: .venv ## Run the benchmarks (python -m bench)
-	.venv/bin/python -m bench
+# A peer that failed to install is reported as such in the table; the bench still runs.
+# Extra arguments for python -m bench, e.g. make bench BENCH_ARGS="--quick --databases sqlite".
+BENCH_ARGS ?=
+bench: .venv ## Run the benchmarks, Taskmill and its peers (python -m bench)
+	@$(MAKE) .venv-peers || echo "make bench: building .venv-peers failed; the peers will be reported as not installed"
+	.venv/bin/python -m bench $(BENCH_ARGS)
 
 .PHONY: docs docs-serve package-check
 
@@ -94,5 +106,5 @@ package-check: .venv ## Build the wheel and sdist, install the wheel in a clean 
 	.venv/bin/python scripts/check_package.py
 
 clean: ## Remove virtualenvs, caches and build output
-	rm -rf .venv .venv-django60 .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov build dist site
+	rm -rf .venv .venv-django60 .venv-peers .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov build dist site
 	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +

@@ -1,4 +1,5 @@
-"""`python -m bench [--quick] [--databases sqlite,postgresql,mariadb] [--output FILE]`."""
+"""`python -m bench [--quick] [--databases sqlite,postgresql,mariadb] [--peers LIST|none]
+[--scale LIST|none] [--output FILE]`; docs/reference/bench.md describes them."""
 
 import sys
 

@@ -42,6 +42,18 @@ MEASUREMENTS: Final = (
     Measurement(key="idle_pss", label="idle worker PSS (shared pages split)", unit="MB", digits=1),
 )
 KEYS: Final = tuple(m.key for m in MEASUREMENTS)
+# The figures the peer runners (bench/peers/measure.py) measure the same way, so the table
+# prints a Taskmill / peer ratio under each.
+PEER_KEYS: Final = (
+    "enqueue_single",
+    "enqueue_many",
+    "drain_wall",
+    "drain_span",
+    "pickup_p50",
+    "pickup_p95",
+    "pickup_max",
+    "idle_cpu",
+)
 
 
 def figure(samples: Sequence[float], unit: str) -> Figure:

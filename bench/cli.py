@@ -23,14 +23,20 @@ from typing import Any, Final
 import django
 
 from .databases import VENDORS, BenchDatabase, DatabaseUnavailable, fresh_database
+from .peers.run import PEER_NAMES, measure_peers
 from .plan import DEFAULT_PLAN, QUICK_PLAN
 from .processes import PID_DIR_VARIABLE, REPO_ROOT, kill_strays
-from .report import render_table, write_json
+from .report import render_scale_table, render_table, write_json
+from .scale import DEFAULT_SCALE, QUICK_SCALE
+from .scale_plot import write_scale_plot
 
 DEFAULT_OUTPUT: Final = REPO_ROOT / "bench" / "results" / "latest.json"
-# Per database; the default plan takes about a minute and a half on each.
-SUITE_DEADLINE: Final = 300.0
-QUICK_SUITE_DEADLINE: Final = 120.0
+# Per database, by module and --quick: the default suite takes about a minute and a half on
+# each; the default scale run about five minutes on PostgreSQL (a million rows).
+DEADLINES: Final = {
+    "bench.suite": {False: 300.0, True: 120.0},
+    "bench.scale": {False: 1200.0, True: 120.0},
+}
 SUITE_STOP_TIMEOUT: Final = 30.0
 
 
@@ -40,6 +46,22 @@ def _database_list(value: str) -> list[str]:
     if not names or unknown:
         raise argparse.ArgumentTypeError(
             f"{value!r}: give a comma-separated list of {', '.join(VENDORS)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _scale_list(value: str) -> list[str]:
+    return [] if value == "none" else _database_list(value)
+
+
+def _peer_list(value: str) -> list[str]:
+    if value == "none":
+        return []
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PEER_NAMES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: give none or a comma-separated list of {', '.join(PEER_NAMES)}"
         )
     return list(dict.fromkeys(names))
 
@@ -58,6 +80,20 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help=f"comma-separated (default: {','.join(VENDORS)}); an unreachable server is skipped",
     )
     parser.add_argument(
+        "--peers",
+        type=_peer_list,
+        default=list(PEER_NAMES),
+        help=f"comma-separated peers to measure, or none (default: {','.join(PEER_NAMES)}); "
+        "they run in .venv-peers",
+    )
+    parser.add_argument(
+        "--scale",
+        type=_scale_list,
+        default=["sqlite", "postgresql"],
+        help="comma-separated databases to run the scale measurement on, or none "
+        "(default: sqlite,postgresql)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=DEFAULT_OUTPUT,
@@ -71,8 +107,10 @@ def _say(message: str) -> None:
     sys.stderr.flush()
 
 
-def _run_suite(database: BenchDatabase, *, quick: bool, work: Path) -> dict[str, Any]:
-    """Run bench.suite on the database in a child process; return its result."""
+def _run_suite(
+    database: BenchDatabase, *, quick: bool, work: Path, module: str = "bench.suite"
+) -> dict[str, Any]:
+    """Run bench.suite (or bench.scale) on the database in a child process; return its result."""
     out = work / "result.json"
     pid_dir = work / "pids"
     pid_dir.mkdir()
@@ -84,18 +122,18 @@ def _run_suite(database: BenchDatabase, *, quick: bool, work: Path) -> dict[str,
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
     )
     env[PID_DIR_VARIABLE] = str(pid_dir)
-    command = [sys.executable, "-m", "bench.suite", "--out", str(out)]
+    command = [sys.executable, "-m", module, "--out", str(out)]
     if quick:
         command.append("--quick")
-    deadline = QUICK_SUITE_DEADLINE if quick else SUITE_DEADLINE
+    deadline = DEADLINES[module][quick]
     suite = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL)  # noqa: S603 - our own interpreter and module
     problem = None
     try:
         code = suite.wait(deadline)
         if code != 0:
-            problem = f"bench.suite exited {code}"
+            problem = f"{module} exited {code}"
     except subprocess.TimeoutExpired:
-        problem = f"bench.suite overran its {deadline:g} s deadline and was stopped"
+        problem = f"{module} overran its {deadline:g} s deadline and was stopped"
     finally:
         _stop(suite)
         strays = kill_strays(pid_dir)
@@ -103,7 +141,7 @@ def _run_suite(database: BenchDatabase, *, quick: bool, work: Path) -> dict[str,
             _say(f"[{database.vendor}] killed leftover worker(s) {strays}")
     result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     if problem is not None:
-        result.setdefault("errors", {})["suite"] = problem
+        result.setdefault("errors", {})[module.removeprefix("bench.")] = problem
     return result
 
 
@@ -118,7 +156,7 @@ def _stop(process: "subprocess.Popen[bytes]") -> None:
         process.wait()
 
 
-def _measure(vendor: str, *, quick: bool) -> dict[str, Any]:
+def _measure(vendor: str, *, quick: bool, module: str = "bench.suite") -> dict[str, Any]:
     started = time.monotonic()
     try:
         with (
@@ -126,7 +164,7 @@ def _measure(vendor: str, *, quick: bool) -> dict[str, Any]:
             tempfile.TemporaryDirectory(prefix="taskmill-bench-") as work,
         ):
             _say(f"[{vendor}] {database.server_version}, database {database.name}")
-            result = _run_suite(database, quick=quick, work=Path(work))
+            result = _run_suite(database, quick=quick, work=Path(work), module=module)
     except DatabaseUnavailable as error:
         _say(f"[{vendor}] skipped: {error}")
         return {"status": "skipped", "reason": str(error)}
@@ -159,6 +197,12 @@ def main(argv: list[str]) -> int:
     started_at = datetime.now(UTC)
     started = time.monotonic()
     databases = {vendor: _measure(vendor, quick=options.quick) for vendor in options.databases}
+    peers = measure_peers(plan, quick=options.quick, names=options.peers)
+    scale = {
+        vendor: _measure(vendor, quick=options.quick, module="bench.scale")
+        for vendor in options.scale
+    }
+    scale_plot = write_scale_plot(scale, options.output.with_name("scale.png"))
     payload = {
         "command": shlex.join(["python", "-m", "bench", *argv]),
         "started_at": started_at.strftime("%Y-%m-%d %H:%M UTC"),
@@ -172,8 +216,16 @@ def main(argv: list[str]) -> int:
             "platform": platform.platform(),
         },
         "databases": databases,
+        "peers": peers,
+        "scale_plan": (QUICK_SCALE if options.quick else DEFAULT_SCALE).as_json(),
+        "scale": scale,
+        "scale_plot": scale_plot,
     }
     write_json(options.output, payload)
-    sys.stdout.write(render_table(payload, plan) + f"\n\nJSON: {options.output}\n")
+    sys.stdout.write(render_table(payload, plan) + "\n\n")
+    if scale:
+        sys.stdout.write(render_scale_table(payload) + "\n\n")
+    sys.stdout.write(f"JSON: {options.output}\n")
+    # A peer that fails is reported in the table, never a reason to fail Taskmill's bench.
     measured = [db for db in databases.values() if db["status"] != "skipped"]
     return 0 if measured and all(db["status"] == "ok" for db in measured) else 1

@@ -91,9 +91,15 @@ def _postgres_database() -> Iterator[BenchDatabase]:
             )
         finally:
             # FORCE ends connections a crashed run may have left (PostgreSQL 13+).
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            try:
+                admin.execute(drop)
+            except psycopg.OperationalError:
+                # The server restarted (or ended this session) meanwhile: once more, afresh.
+                with psycopg.connect(
+                    dbname="postgres", autocommit=True, connect_timeout=CONNECT_TIMEOUT, **server
+                ) as again:
+                    again.execute(drop)
 
 
 @contextmanager
