@@ -35,6 +35,22 @@ class LedgerEntry(models.Model):
         return f"{self.key} ({self.result_id})"
 
 
+class Execution(models.Model):
+    """One row per execution of record_execution: which attempt of which task ran, and where.
+
+    Written in the task's own transaction, so a row exists for every execution that reached
+    the database, even one whose worker lost its lease and whose outcome was refused.
+    """
+
+    result_id = models.CharField(max_length=64)
+    attempt = models.PositiveIntegerField()
+    pid = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.result_id} attempt {self.attempt}"
+
+
 class SignalRecord(models.Model):
     """One row per task_started / task_finished signal a worker child sent."""
 

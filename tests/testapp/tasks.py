@@ -16,7 +16,7 @@ from django.tasks import TaskContext
 from taskmill import Retry, task
 from taskmill.context import TaskmillContext
 
-from .models import Article, LedgerEntry
+from .models import Article, Execution, LedgerEntry
 
 
 class TransientError(Exception):
@@ -163,6 +163,17 @@ def ledger_task(key: str) -> str:
     """Append one ledger row per execution, in its own transaction: proves exactly-once."""
     LedgerEntry.objects.create(result_id=key, key=key, pid=os.getpid())
     return key
+
+
+@task(takes_context=True)
+def record_execution(context: TaskmillContext, gate: str = "") -> int:
+    """Wait at `gate` if one is given, then record this execution (its attempt) in the ledger."""
+    if gate:
+        block_until_released.call(gate)
+    Execution.objects.create(
+        result_id=str(context.task_result.id), attempt=context.attempt, pid=os.getpid()
+    )
+    return context.attempt
 
 
 def not_a_task() -> None:
