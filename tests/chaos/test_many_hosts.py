@@ -7,6 +7,7 @@ late, but its outcomes are refused (`lease lost`): nothing it does a second time
 from the record. It then goes on as a healthy worker.
 """
 
+import contextlib
 import os
 import re
 import time
@@ -57,8 +58,11 @@ def network() -> Iterator[Network]:
         yield made
     finally:
         for host in made.hosts:
-            if host.is_cut:
-                host.restore()
+            # Back up first, so a worker still running can shut down cleanly; a failure here
+            # must not keep destroy() from removing everything.
+            with contextlib.suppress(NetnsUnavailable):
+                if host.is_cut:
+                    host.restore()
         problems = made.destroy()
         left = made.leftovers()
     assert not problems, f"removing the test's hosts failed: {problems}"
@@ -226,9 +230,7 @@ def _assert_every_execution_is_an_attempt_on_record(ids: list[str]) -> int:
         row = records[result_id]
         lost = {e["attempt"] for e in row.errors if e["exception_class_path"] == WORKER_LOST}
         assert attempt == row.attempts or attempt in lost, (
-            result_id,
-            attempt,
-            _summaries([result_id]),
+            f"attempt {attempt}: {summary(result_id)}"
         )
         assert len(row.worker_ids) == row.attempts
     last_attempts = {(str(r.id), r.attempts) for r in records.values()}
