@@ -22,10 +22,11 @@ class Forwarder:
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
-        self.connections = 0  # accepted so far, over every listener
         self._loop = asyncio.new_event_loop()
         self._servers: list[asyncio.Server] = []
         self._writers: set[asyncio.StreamWriter] = set()
+        # Each relayed connection's pair of writers, by the port it was accepted on.
+        self._pairs: dict[int, set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]]] = {}
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="taskmill-test-forwarder", daemon=True
         )
@@ -37,6 +38,21 @@ class Forwarder:
         self._servers.append(server)
         port: int = server.sockets[0].getsockname()[1]
         return port
+
+    def end_sessions(self, port: int) -> int:
+        """Drop every connection accepted on `port` at once, as a database failover does.
+
+        Both sides are reset: the server ends the sessions, and the client is told only by a
+        reset, which is lost while its link is cut. Return how many connections were dropped.
+        """
+        return self._call(self._abort(port))
+
+    async def _abort(self, port: int) -> int:
+        pairs = self._pairs.pop(port, set())
+        for pair in pairs:
+            for writer in pair:
+                writer.transport.abort()
+        return len(pairs)
 
     def close(self) -> None:
         """Stop listening, close every relayed connection and end the thread."""
@@ -64,7 +80,6 @@ class Forwarder:
             await server.wait_closed()
 
     async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        self.connections += 1
         self._writers.add(client_w)
         try:
             server_r, server_w = await asyncio.open_connection(*self.upstream)
@@ -73,11 +88,14 @@ class Forwarder:
             self._writers.discard(client_w)
             return
         self._writers.add(server_w)
+        pairs = self._pairs.setdefault(client_w.get_extra_info("sockname")[1], set())
+        pairs.add((client_w, server_w))
         try:
             # Either direction ending ends both: a closed server session must reach the client
             # (as a real server's FIN would), and a client gone must free its server session.
             await asyncio.gather(_pipe(client_r, server_w), _pipe(server_r, client_w))
         finally:
+            pairs.discard((client_w, server_w))
             for writer in (client_w, server_w):
                 await _close(writer)
                 self._writers.discard(writer)

@@ -66,6 +66,7 @@ class Host:
     inside: str  # veth end in the host's namespace
     outside_address: str
     inside_address: str
+    forwarder: Forwarder | None = None  # what the host reaches the database through
     database_port: int = 0
     is_cut: bool = False
 
@@ -85,6 +86,14 @@ class Host:
         """Drop every packet between the host and the rest, silently, until restore()."""
         ip("link", "set", self.outside, "down")
         self.is_cut = True
+
+    def end_sessions(self) -> int:
+        """Drop the host's database sessions, as a failover does; return how many.
+
+        While the link is cut, the host isn't told: it finds out when it next sends.
+        """
+        assert self.forwarder is not None
+        return self.forwarder.end_sessions(self.database_port)
 
     def restore(self) -> None:
         """Bring the link back; connections that hung carry on at their next retransmission."""
@@ -155,6 +164,7 @@ class Network:
             "-n", host.name, "neigh", "replace", outside_address,
             "lladdr", json.loads(mac)[0]["address"], "dev", host.inside, "nud", "permanent",
         )  # fmt: skip
+        host.forwarder = self.forwarder
         host.database_port = self.forwarder.listen(outside_address)
 
     def destroy(self) -> list[str]:

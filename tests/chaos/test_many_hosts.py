@@ -13,14 +13,16 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.models import Value
 
 import taskmill
 from taskmill.models import TaskRecord, Worker
-from taskmill.queue.clock import read_database_now
+from taskmill.queue.clock import DatabaseNow, read_database_now
 from tests.chaos.netns import Host, NetnsUnavailable, Network
 from tests.chaos.scale import Figures, scaled
 from tests.integration.helpers import error_paths, record, short_lease_env, started_pids, summary
@@ -137,6 +139,49 @@ def test_a_cut_off_host_finishes_nothing_twice_that_the_record_does_not_show(
     )
 
 
+def test_a_host_whose_sessions_ended_while_it_was_cut_off_reconnects_and_goes_on(
+    network: Network, worker_process: WorkerFactory, wait_until: WaitUntil, figures: Figures
+) -> None:
+    """A failover during the cut: the server ends the host's sessions, and can't tell it.
+
+    With CONN_HEALTH_CHECKS, as the docs recommend, no task meets a dead connection: without
+    it, the first task each child runs afterwards fails an attempt on its old one.
+    """
+    host = network.hosts[0]
+    worker = _start_worker(worker_process, host, {"TASKMILL_TEST_CONN_HEALTH_CHECKS": "1"})
+    wait_until(lambda: Worker.objects.exists(), timeout=DEADLINE)
+    worker_id = Worker.objects.values_list("id", flat=True).get()
+    before = tasks.record_execution.enqueue().id
+    wait_until(lambda: _all_succeeded([before]), timeout=DEADLINE)
+
+    host.cut()
+    try:
+        # Its heartbeats stopped arriving: a query of its own waits on the cut link.
+        wait_until(lambda: _silent_for(worker_id, timedelta(seconds=2)), timeout=DEADLINE)
+        ended = host.end_sessions()
+    finally:
+        host.restore()
+    restored = time.monotonic()
+    after = tasks.record_execution.enqueue().id
+    wait_until(
+        lambda: _all_succeeded([after]),
+        timeout=DEADLINE,
+        message=lambda: f"a task run after the link came back:\n{worker.output()}",
+    )
+    back_after = time.monotonic() - restored
+
+    assert "database error, reconnecting" in worker.output()
+    assert summary(after) == {
+        "state": "succeeded",
+        "attempts": 1,
+        "errors": [],
+        "worker_ids": [worker_id],
+    }
+    assert worker.stop() == [], worker.output()
+    assert worker.popen.returncode == 0, worker.output()
+    figures.update(sessions_ended=ended, task_run_after_s=round(back_after, 1))
+
+
 def _fill_every_slot_at(gate: Path, wait_until: WaitUntil) -> list[str]:
     """Enqueue one task per slot of every host, each waiting at `gate`; return their ids.
 
@@ -202,8 +247,10 @@ def _run_alone_on(
     return after
 
 
-def _start_worker(worker_process: WorkerFactory, host: Host) -> WorkerProcess:
-    env = {**short_lease_env(), **host.database_env()}
+def _start_worker(
+    worker_process: WorkerFactory, host: Host, env: dict[str, str] | None = None
+) -> WorkerProcess:
+    env = {**short_lease_env(), **host.database_env(), **(env or {})}
     # No prefetch: each host claims only what its children run, so the gated tasks fill
     # every slot of every host, CONCURRENCY each.
     return worker_process(
@@ -253,3 +300,9 @@ def _lease_lost(worker: WorkerProcess) -> int:
 
 def _summaries(ids: list[str]) -> list[dict[str, object]]:
     return [summary(result_id) for result_id in ids]
+
+
+def _silent_for(worker_id: str, silence: timedelta) -> bool:
+    """Whether the worker's last heartbeat is older than `silence`, on the database's clock."""
+    stale = DatabaseNow() - Value(silence)
+    return Worker.objects.filter(id=worker_id, last_heartbeat_at__lt=stale).exists()
