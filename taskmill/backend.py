@@ -15,7 +15,7 @@ from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
-from .enqueueing import build_record, dependency_ids
+from .enqueueing import build_records, dependency_ids
 from .exceptions import ConfigurationError, TaskNotRegistered
 from .ids import parse_task_id
 from .models import TaskRecord
@@ -129,22 +129,29 @@ class DatabaseBackend(BaseTaskBackend):
         self, task: Task[P, R], args: Sequence[object], kwargs: Mapping[str, object]
     ) -> TaskResult[P, R]:
         """Store the task for a worker to run; inside atomic(), it exists only if it commits."""
-        # enqueue_many builds results for any task; this one's types are the caller's.
-        return cast("TaskResult[P, R]", self.enqueue_many(task, [(args, kwargs)])[0])
+        # _enqueue_calls builds results for any task; this one's types are the caller's.
+        return cast("TaskResult[P, R]", self._enqueue_calls(task, [(args, kwargs)])[0])
 
     def enqueue_many(
         self, task: Task[..., Any], calls: Iterable[Call]
     ) -> list[TaskResult[..., Any]]:
-        """Enqueue one task with many argument sets, inserting in batches."""
+        """Enqueue one task with many argument sets, inserting in batches.
+
+        Raise TypeError or ArgumentsTooLarge naming the call (calls[3]) and the argument.
+        """
+        return self._enqueue_calls(task, calls, name_calls=True)
+
+    def _enqueue_calls(
+        self, task: Task[..., Any], calls: Iterable[Call], *, name_calls: bool = False
+    ) -> list[TaskResult[..., Any]]:
         self.validate_task(task)
         assert isinstance(task, TaskmillTask)  # noqa: S101 - validate_task guarantees it
         self._check_registered(task)
         now = timezone.now()
         database = self.database_alias
-        records = [
-            build_record(task, args, kwargs, database_alias=database, now=now)
-            for args, kwargs in calls
-        ]
+        records = build_records(
+            task, calls, database_alias=database, now=now, name_calls=name_calls
+        )
         depends_on = dependency_ids(task)
         stored = get_queue(database).insert(records, [depends_on] * len(records))
         results = []

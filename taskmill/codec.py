@@ -4,8 +4,9 @@ Pure: references are resolved by a function the caller injects, so this module n
 the database. Every refusal is a TypeError naming the exact argument path.
 """
 
+import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -136,6 +137,85 @@ def encode_arguments(
 def encode_return_value(value: object) -> JSON:
     """Encode what a task returned; raise TypeError naming the bad part."""
     return encode_value(value, "the return value")
+
+
+def _float_text(value: float) -> str:
+    if value == 0:
+        # PostgreSQL's numeric has no negative zero: it gives -0.0 back as 0.0. Written as 0.0
+        # everywhere, so every database gives back the same value (and -0.0 == 0.0 anyway).
+        return "0.0"
+    text = repr(value)
+    if "e+" not in text:
+        # Plain ("1.5") or a negative exponent ("5e-324"): numeric keeps these as floats, and
+        # JSON text on SQLite and MariaDB keeps them as written.
+        return text
+    # PostgreSQL's jsonb stores numbers as numeric and writes 1e+16 back as
+    # 10000000000000000, which reads as an int. Positional digits with a ".0" keep a scale, so
+    # it comes back as 10000000000000000.0: the same float, since repr() gives the shortest
+    # digits that read back exactly.
+    return f"{Decimal(text):f}.0"
+
+
+def _exact_text(value: object) -> str:
+    match value:
+        case float():
+            if not math.isfinite(value):
+                raise ValueError(f"Out of range float value {value!r} is not JSON.")
+            return _float_text(value)
+        case list() | tuple():
+            return "[" + ", ".join(_exact_text(item) for item in value) + "]"
+        case dict():
+            items = (f"{json.dumps(key)}: {_exact_text(item)}" for key, item in value.items())
+            return "{" + ", ".join(items) + "}"
+    return json.dumps(value)
+
+
+def to_json_text(value: JSON) -> str:
+    """Write value as JSON text that every supported database gives back unchanged.
+
+    As json.dumps(), except for floats written with a positive exponent (1e+16) and for -0.0,
+    which PostgreSQL's jsonb would give back as an int or as 0.0.
+    """
+    text = json.dumps(value)
+    # The exact writer is slower than json's C encoder: used only when the text may hold a
+    # float that needs it (a string containing "e+" only costs the slower path).
+    if "e+" in text or "-0.0" in text:
+        return _exact_text(value)
+    return text
+
+
+class ExactJSONEncoder(json.JSONEncoder):
+    """The encoder of the JSON columns holding arguments and return values (to_json_text)."""
+
+    def encode(self, o: Any) -> str:
+        return to_json_text(o)
+
+    def iterencode(self, o: Any, _one_shot: bool = False) -> Iterator[str]:
+        yield to_json_text(o)
+
+
+class UndecodableJSON(str):
+    """Text read from a JSON column that is not valid JSON; `error` says why."""
+
+    error: str = ""
+
+
+class TolerantJSONDecoder(json.JSONDecoder):
+    """The decoder of TaskRecord's JSON columns: text that doesn't parse becomes UndecodableJSON.
+
+    PostgreSQL's jsonb and SQLite's JSON_VALID() check refuse invalid JSON, but MariaDB's
+    JSON_VALID() accepts some text Python can't read (`[1.]`). Raising while a row is read
+    would stop the worker that claimed it (and every worker rescuing it after); the worker
+    fails that row alone instead (row_checks).
+    """
+
+    def decode(self, s: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().decode(s, *args, **kwargs)
+        except json.JSONDecodeError as error:
+            text = UndecodableJSON(s)
+            text.error = str(error)
+            return text
 
 
 def is_model_reference(value: JSON) -> bool:

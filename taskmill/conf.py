@@ -11,6 +11,7 @@ from typing import Any, Final
 from django.conf import settings
 
 from .exceptions import ConfigurationError
+from .masking import name_words
 
 SETTING_NAME: Final = "TASKMILL"
 
@@ -30,6 +31,8 @@ class TaskmillSettings:
     MAX_ARGUMENT_BYTES: int = 1024 * 1024
     SCHEDULE: dict[str, Any] | None = None
     METRICS_TOKEN: str | None = None
+    MASK_SECRET_ARGUMENTS: bool = True
+    SECRET_ARGUMENT_NAMES: tuple[str, ...] = ()
 
 
 _KINDS: Final[dict[str, tuple[type, ...]]] = {
@@ -46,6 +49,8 @@ _KINDS: Final[dict[str, tuple[type, ...]]] = {
     "MAX_ARGUMENT_BYTES": (int,),
     "SCHEDULE": (dict,),
     "METRICS_TOKEN": (str, type(None)),
+    "MASK_SECRET_ARGUMENTS": (bool,),
+    "SECRET_ARGUMENT_NAMES": (list, tuple),
 }
 
 
@@ -94,6 +99,8 @@ def build_settings(raw: object) -> TaskmillSettings:
         values[key] = _seconds(value) if is_duration else value
     if "AUTOSTART_QUEUES" in values:
         values["AUTOSTART_QUEUES"] = _queue_names(values["AUTOSTART_QUEUES"])
+    if "SECRET_ARGUMENT_NAMES" in values:
+        values["SECRET_ARGUMENT_NAMES"] = _secret_names(values["SECRET_ARGUMENT_NAMES"])
     built = TaskmillSettings(**values)
     _check_ranges(built)
     return built
@@ -105,6 +112,17 @@ def _queue_names(value: list[object] | tuple[object, ...]) -> tuple[str, ...]:
         raise ConfigurationError(
             f"{SETTING_NAME}['AUTOSTART_QUEUES'] must be a non-empty list of queue names, or "
             f"None for all of the backend's queues; got {list(value)!r}."
+        )
+    return tuple(str(name) for name in value)
+
+
+def _secret_names(value: list[object] | tuple[object, ...]) -> tuple[str, ...]:
+    # Names are matched word by word, so an entry without a letter could never match.
+    bad = [name for name in value if not isinstance(name, str) or not name_words(name)]
+    if bad:
+        raise ConfigurationError(
+            f"{SETTING_NAME}['SECRET_ARGUMENT_NAMES'] must be a list of argument names with "
+            f"letters in them, such as ['pin', 'iban', 'client_id']; these are not: {bad!r}."
         )
     return tuple(str(name) for name in value)
 

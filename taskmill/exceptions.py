@@ -61,5 +61,9 @@ class TaskCrashed(TaskmillError):
     """The process running the task died (a segfault, os._exit, or the out-of-memory killer)."""
 
 
+class InvalidTaskRecord(TaskmillError, ValueError):
+    """A stored task row can't be run as it stands (written by hand or by a migration)."""
+
+
 class NotRetryable(TaskmillError, ValueError):
     """Only a failed or cancelled task can be retried by hand."""

@@ -11,6 +11,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 
+from .codec import ExactJSONEncoder, TolerantJSONDecoder
 from .ids import new_task_id
 from .queue.indexes import PartialIndex
 from .states import ACTIVE_STATES, FINISHED_STATES, State, to_django_status
@@ -42,9 +43,12 @@ class TaskRecord(models.Model):
     queue_name = models.CharField(max_length=100)
     priority = models.SmallIntegerField(default=0)
     state = models.CharField(max_length=10, choices=State.choices, default=State.READY)
-    args = models.JSONField(default=list)
-    kwargs = models.JSONField(default=dict)
-    options = models.JSONField(default=dict)  # task.StoredOptions
+    # User data: written by ExactJSONEncoder so every database gives it back unchanged. Every
+    # JSON column reads through TolerantJSONDecoder: a row MariaDB took but Python can't read
+    # fails alone (row_checks) instead of stopping the worker that reads it.
+    args = models.JSONField(default=list, encoder=ExactJSONEncoder, decoder=TolerantJSONDecoder)
+    kwargs = models.JSONField(default=dict, encoder=ExactJSONEncoder, decoder=TolerantJSONDecoder)
+    options = models.JSONField(default=dict, decoder=TolerantJSONDecoder)  # task.StoredOptions
 
     enqueued_at = models.DateTimeField()
     # NOT NULL, defaulting to the enqueue time, so "is it due" and the claim order need no
@@ -56,10 +60,17 @@ class TaskRecord(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)  # pruned after this
 
     attempts = models.PositiveIntegerField(default=0)
-    worker_ids = models.JSONField(default=list)
-    errors = models.JSONField(default=list)  # list of results.StoredError
-    return_value = models.JSONField(null=True, blank=True)
-    progress = models.JSONField(null=True, blank=True)  # filled by the long-task features
+    worker_ids = models.JSONField(default=list, decoder=TolerantJSONDecoder)
+    # A list of results.StoredError.
+    errors = models.JSONField(default=list, decoder=TolerantJSONDecoder)
+    # Attempts a graceful shutdown stopped part-way: not counted in attempts or worker_ids, but
+    # they ran, so their side effects are accounted for (list of results.StoredHandBack).
+    handed_back = models.JSONField(default=list, decoder=TolerantJSONDecoder)
+    return_value = models.JSONField(
+        null=True, blank=True, encoder=ExactJSONEncoder, decoder=TolerantJSONDecoder
+    )
+    # Filled by the long-task features.
+    progress = models.JSONField(null=True, blank=True, decoder=TolerantJSONDecoder)
 
     # The lease: who runs the current attempt and until when it is theirs (database clock).
     lease_owner = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - no lease is NULL, not ""
@@ -241,8 +252,8 @@ class Schedule(models.Model):
     name = models.CharField(max_length=200, unique=True)
     backend = models.CharField(max_length=100, default="default")
     task_path = models.CharField(max_length=255)
-    args = models.JSONField(default=list)
-    kwargs = models.JSONField(default=dict)
+    args = models.JSONField(default=list, encoder=ExactJSONEncoder)
+    kwargs = models.JSONField(default=dict, encoder=ExactJSONEncoder)
     cron = models.CharField(max_length=200, blank=True, default="")
     interval_seconds = models.FloatField(null=True, blank=True)
     timezone = models.CharField(max_length=64, default="UTC")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime
 from traceback import format_exception_only
-from typing import Any, TypedDict
+from typing import Any, Final, TypedDict
 
 from django.tasks import TaskResult
 from django.tasks.base import TaskError
@@ -13,8 +14,12 @@ from django.utils.module_loading import import_string
 
 from .exceptions import TaskCancelled, TaskNotRegistered
 from .models import TaskRecord
+from .row_checks import read_errors, read_options, read_worker_ids
 from .states import to_django_status
 from .task import StoredOptions, TaskmillTask, resolve_task
+
+BUILT_TASKS_CACHE_SIZE: Final = 256
+_BUILT_TASKS: dict[tuple[object, ...], tuple[TaskmillTask[..., Any], TaskmillTask[..., Any]]] = {}
 
 
 class StoredError(TypedDict):
@@ -23,6 +28,15 @@ class StoredError(TypedDict):
     exception_class_path: str
     traceback: str
     attempt: int
+
+
+class StoredHandBack(TypedDict):
+    """An attempt a graceful shutdown stopped part-way and handed back, as kept in
+    TaskRecord.handed_back. It isn't counted (its number is used again), but it ran."""
+
+    attempt: int
+    worker_id: str
+    handed_back_at: str  # ISO 8601
 
 
 def error_entry(error: BaseException, attempt: int, traceback: str | None = None) -> StoredError:
@@ -55,18 +69,20 @@ def options_from_storage(stored: StoredOptions | dict[str, Any]) -> dict[str, An
 
     Raise TaskNotRegistered if a stored path (retry_on, retry_delay, unique) doesn't import.
     """
-    if not stored:
-        return {}
+    # Only well-typed options: a row written by hand shows (and fails) with defaults instead
+    # of making every reader raise; the worker names what was wrong (row_checks).
+    usable, _ = read_options(stored)
     values: dict[str, Any] = {
-        "max_attempts": stored["max_attempts"],
-        "retry_max_delay": stored["retry_max_delay"],
-        "timeout": stored["timeout"],
-        "result_ttl": stored["result_ttl"],
-        "retry_on": tuple(_import_option("retry_on", path) for path in stored["retry_on"]),
+        name: usable[name]
+        for name in ("max_attempts", "retry_max_delay", "timeout", "result_ttl")
+        if name in usable
     }
+    if "retry_on" in usable:
+        values["retry_on"] = tuple(_import_option("retry_on", path) for path in usable["retry_on"])
     for option in ("retry_delay", "unique"):
-        value = stored[option]
-        values[option] = _import_option(option, value) if isinstance(value, str) else value
+        if option in usable:
+            value = usable[option]
+            values[option] = _import_option(option, value) if isinstance(value, str) else value
     return values
 
 
@@ -81,16 +97,35 @@ def task_for_record(
 ) -> TaskmillTask[..., Any]:
     """Return the task as it was enqueued: the registered task with the row's values."""
     base = registered if registered is not None else resolve_task(record.task_path)
-    return replace(
+    run_after = _given_run_after(record)
+    # Tasks are frozen, and a worker sees the same few (task, options) pairs again and again:
+    # building one (replace() validates every option) costs more than running a short task.
+    key = (
+        id(base),
+        record.priority,
+        record.queue_name,
+        run_after,
+        record.backend,
+        json.dumps(record.options, sort_keys=True),
+    )
+    cached = _BUILT_TASKS.get(key)
+    if cached is not None and cached[0] is base:
+        return cached[1]
+    task = replace(
         base,
         priority=record.priority,
         queue_name=record.queue_name,
-        run_after=_given_run_after(record),
+        run_after=run_after,
         backend=record.backend,
         depends_on=(),
         for_object=None,
         **options_from_storage(record.options),
     )
+    if len(_BUILT_TASKS) >= BUILT_TASKS_CACHE_SIZE:
+        _BUILT_TASKS.clear()
+    # The base is kept with the task, so its id() can't be reused by another object meanwhile.
+    _BUILT_TASKS[key] = (base, task)
+    return task
 
 
 def to_task_result(
@@ -117,9 +152,9 @@ def to_task_result(
         backend=record.backend,
         errors=[
             TaskError(exception_class_path=e["exception_class_path"], traceback=e["traceback"])
-            for e in record.errors
+            for e in read_errors(record.errors)[0]
         ],
-        worker_ids=list(record.worker_ids),
+        worker_ids=list(read_worker_ids(record.worker_ids)[0]),
     )
     # Django's TaskResult offers no constructor argument for the return value; its own
     # backends set it the same way right after construction.

@@ -8,6 +8,8 @@ from typing import Final
 from django.db.models import TextChoices
 from django.tasks import TaskResultStatus
 
+from .exceptions import InvalidTaskRecord
+
 
 class State(TextChoices):
     BLOCKED = "blocked", "Blocked"
@@ -41,8 +43,24 @@ _DJANGO_STATUS: Final = {
 }
 
 
+def state_problem(state: str) -> str | None:
+    """Return why state is none of Taskmill's states (a row changed by hand), else None."""
+    if state in State.values:
+        return None
+    return (
+        f"state {state!r} is not a Taskmill state ({', '.join(State.values)}); workers fail "
+        "such tasks, after which a retry runs them again (admin action or `taskmill retry`)"
+    )
+
+
 def to_django_status(state: State | str) -> TaskResultStatus:
-    """Map an internal state onto django.tasks' TaskResultStatus."""
+    """Map an internal state onto django.tasks' TaskResultStatus.
+
+    Raise InvalidTaskRecord for a state that isn't Taskmill's.
+    """
+    problem = state_problem(state)
+    if problem is not None:
+        raise InvalidTaskRecord(problem)
     return _DJANGO_STATUS[State(state)]
 
 
@@ -52,5 +70,6 @@ def can_transition(current: State | str, new: State | str) -> bool:
 
 
 def is_finished(state: State | str) -> bool:
-    """Tell whether a task in this state will never run again."""
-    return State(state) in FINISHED_STATES
+    """Tell whether a task in this state will never run again (an unknown state: not yet, as
+    workers fail it)."""
+    return state in FINISHED_STATES

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from ..models import LogChunk, TaskRecord
@@ -15,6 +16,17 @@ from ..routers import queue_databases
 from .display import STATE_COLOURS, STREAM_STYLES
 
 START: Final = (0, -1)  # before the first chunk of the first attempt
+
+# <, > and & as JSON escapes: the same data, but no markup even if a browser or a proxy
+# ignores the content type and sniffs the body as HTML (what Django's json_script does).
+_MARKUP_ESCAPES: Final = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
+
+
+class MarkupFreeJSONEncoder(DjangoJSONEncoder):
+    """JSON whose text holds no `<`, `>` or `&`: task output can't read as a tag anywhere."""
+
+    def encode(self, o: Any) -> str:
+        return super().encode(o).translate(_MARKUP_ESCAPES)
 
 
 def parse_cursor(text: str | None) -> tuple[int, int]:

@@ -6,16 +6,20 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.tasks.exceptions import InvalidTask
+from django.utils.safestring import SafeString
 
+from ..masking import shown_arguments
 from ..models import Schedule
 from ..operations import run_schedule_now, set_schedules_enabled
+from .display import pretty_json
+from .permissions import RefuseUnpermittedActionsMixin
 
 READ_ONLY_FIELDS = (
     "name",
     "backend",
     "task_path",
-    "args",
-    "kwargs",
+    "args_display",
+    "kwargs_display",
     "cron",
     "interval_seconds",
     "timezone",
@@ -30,7 +34,7 @@ READ_ONLY_FIELDS = (
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only in the stubs
+class ScheduleAdmin(RefuseUnpermittedActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]  # generic only in the stubs
     list_display = (
         "name",
         "task_path",
@@ -43,12 +47,22 @@ class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only
     list_filter = ("enabled", "in_code", "backend")
     search_fields = ("name", "task_path")
     ordering = ("name",)
+    # The form holds only read-only fields: nothing of a schedule is edited here.
+    fields = READ_ONLY_FIELDS
     readonly_fields = READ_ONLY_FIELDS
     actions = ("enable", "disable", "run_now")
 
     @admin.display(description="cron / interval")
     def timing(self, schedule: Schedule) -> str:
         return schedule.cron or f"every {schedule.interval_seconds:g} s"
+
+    @admin.display(description="args")
+    def args_display(self, schedule: Schedule) -> SafeString:
+        return pretty_json(shown_arguments(schedule.args))
+
+    @admin.display(description="kwargs")
+    def kwargs_display(self, schedule: Schedule) -> SafeString:
+        return pretty_json(shown_arguments(schedule.kwargs))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # declared in code or TASKMILL["SCHEDULE"]

@@ -23,13 +23,14 @@ from ..models import TaskRecord
 from ..operations import RETRYABLE_STATES
 from ..states import is_finished
 from .actions import CANCEL_PERMISSION, RETRY_PERMISSION, cancel_records, retry_records
-from .live import log_since, parse_cursor
+from .live import MarkupFreeJSONEncoder, log_since, parse_cursor
+from .permissions import RefuseUnpermittedActionsMixin
 
 # How often the task page asks for new output while the task runs.
 LIVE_POLL_MS: Final = 1000
 
 
-class TaskPageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only in the stubs
+class TaskPageAdmin(RefuseUnpermittedActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]  # generic only in the stubs
     """The views and permissions behind the task page's buttons and live log."""
 
     def has_cancel_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -37,15 +38,6 @@ class TaskPageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only
 
     def has_retry_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return bool(request.user.has_perm(RETRY_PERMISSION))
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        # Django ignores an action the user may not run; a POST naming one is refused outright.
-        action = request.POST.get("action") if request.method == "POST" else None
-        if action in (self.actions or ()) and action not in self.get_actions(request):
-            raise PermissionDenied(f"Running {action!r} needs a permission this user lacks.")
-        return super().changelist_view(request, extra_context)
 
     def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name
@@ -84,7 +76,9 @@ class TaskPageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only
             after = parse_cursor(request.GET.get("after"))
         except ValueError:
             return HttpResponseBadRequest("after must be <attempt>:<seq>, e.g. 1:41.")
-        return JsonResponse(log_since(record, after))
+        response = JsonResponse(log_since(record, after), encoder=MarkupFreeJSONEncoder)
+        response["X-Content-Type-Options"] = "nosniff"  # JSON, never to be sniffed as a page
+        return response
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not self.has_cancel_permission(request):

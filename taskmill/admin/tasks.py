@@ -20,6 +20,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from ..masking import shown_arguments
 from ..models import TaskRecord
 from ..output import LogReader
 from ..presentation import duration_text
@@ -48,6 +49,7 @@ DETAIL_SECTIONS: Final[tuple[tuple[str | None, tuple[str, ...]], ...]] = (
             "priority",
             "attempts",
             "worker_ids",
+            "handed_back_display",
             "owner_display",
             "retry_of_display",
         ),
@@ -176,11 +178,11 @@ class TaskRecordAdmin(TaskPageAdmin):
 
     @admin.display(description="args")
     def args_display(self, record: TaskRecord) -> SafeString:
-        return pretty_json(record.args)
+        return pretty_json(shown_arguments(record.args))
 
     @admin.display(description="kwargs")
     def kwargs_display(self, record: TaskRecord) -> SafeString:
-        return pretty_json(record.kwargs)
+        return pretty_json(shown_arguments(record.kwargs))
 
     @admin.display(description="options")
     def options_display(self, record: TaskRecord) -> SafeString:
@@ -193,6 +195,16 @@ class TaskRecordAdmin(TaskPageAdmin):
     @admin.display(description="errors")
     def errors_display(self, record: TaskRecord) -> SafeString | str:
         return errors_block(record.errors)
+
+    @admin.display(description="handed back")
+    def handed_back_display(self, record: TaskRecord) -> SafeString | str:
+        if not record.handed_back:
+            return EMPTY
+        return format_html_join(
+            "",
+            "<p>attempt {} by {} at {}</p>",
+            ((n["attempt"], n["worker_id"], n["handed_back_at"]) for n in record.handed_back),
+        )
 
     @admin.display(description="retry of")
     def retry_of_display(self, record: TaskRecord) -> SafeString | str:

@@ -9,12 +9,14 @@ from typing import Any
 
 from django.utils import timezone
 
+from taskmill.masking import shown_arguments
 from taskmill.models import TaskRecord
 from taskmill.presentation import duration_text, progress_bar
 from taskmill.routers import queue_databases
 from taskmill.states import is_finished
 
 from .table import format_table
+from .terminal import printable
 
 TIME_FIELDS = ("enqueued_at", "run_after", "started_at", "last_attempted_at", "finished_at")
 
@@ -31,7 +33,7 @@ def follow_progress(
     shown: str | None = None
     database = record._state.db or queue_databases()[0]
     while True:
-        line = f"{record.state}  {progress_bar(record.progress)}"
+        line = f"{record.state}  {printable(progress_bar(record.progress))}"
         if line != shown:
             write(line)
             shown = line
@@ -55,12 +57,13 @@ def describe(record: TaskRecord, *, as_data: bool) -> dict[str, Any] | str:
         "queue_name": record.queue_name,
         "priority": record.priority,
         "state": record.state,
-        "args": record.args,
-        "kwargs": record.kwargs,
+        "args": shown_arguments(record.args),
+        "kwargs": shown_arguments(record.kwargs),
         **{name: getattr(record, name) for name in TIME_FIELDS},
         "attempts": record.attempts,
         "max_attempts": record.options.get("max_attempts"),
         "worker_ids": record.worker_ids,
+        "handed_back": record.handed_back,
         "progress": record.progress,
         "return_value": record.return_value,
         "errors": record.errors,
@@ -94,6 +97,14 @@ def _text(data: dict[str, Any]) -> str:
     ]
     if data["started_at"] and data["finished_at"]:
         fields.append(("duration", duration_text(data["finished_at"] - data["started_at"])))
+    for note in data["handed_back"]:
+        fields.append(
+            (
+                "handed back",
+                f"attempt {note['attempt']} by {note['worker_id']} at "
+                f"{note['handed_back_at']} (stopped by a shutdown; not counted)",
+            )
+        )
     if data["cancel_requested_at"]:
         fields.append(("cancel asked", stamp(data["cancel_requested_at"], now)))
     if data["retry_of"]:
@@ -101,15 +112,16 @@ def _text(data: dict[str, Any]) -> str:
     if data["retries"]:
         fields.append(("retried as", ", ".join(data["retries"])))
     width = max(len(label) for label, _ in fields)
-    lines = [f"{label.ljust(width)}  {value}" for label, value in fields]
+    # Values come from the task (arguments, result, progress message): shown as text.
+    lines = [f"{label.ljust(width)}  {printable(value)}" for label, value in fields]
     if data["dependencies"]:
         rows = [(d["id"], d["task_path"], d["state"]) for d in data["dependencies"]]
         lines += ["", "Depends on:", *format_table(["id", "task", "state"], rows)]
     for error in data["errors"]:
         lines += [
             "",
-            f"Error on attempt {error.get('attempt', '?')}: "
-            f"{error.get('exception_class_path', '')}",
-            str(error.get("traceback", "")).rstrip(),
+            f"Error on attempt {printable(error.get('attempt', '?'))}: "
+            f"{printable(error.get('exception_class_path', ''))}",
+            printable(str(error.get("traceback", "")).rstrip(), keep_newlines=True),
         ]
     return "\n".join(lines)

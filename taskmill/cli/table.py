@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .terminal import printable
+
 
 def format_table(
     headers: Sequence[str], rows: Sequence[Sequence[object]], *, right: Sequence[int] = ()
@@ -13,7 +15,8 @@ def format_table(
     Columns whose index is in `right` are right-aligned (numbers); the last column is not
     padded, so lines carry no trailing spaces.
     """
-    cells = [[str(value) for value in row] for row in rows]
+    # Cells may hold what a task wrote (a progress message): shown as text, never as controls.
+    cells = [[printable(value) for value in row] for row in rows]
     for row in cells:
         if len(row) != len(headers):
             raise ValueError(f"a row has {len(row)} cells for {len(headers)} headers: {row!r}")

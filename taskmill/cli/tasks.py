@@ -12,6 +12,7 @@ from django.utils import timezone
 from taskmill.presentation import progress_bar
 
 from .base import Subcommand
+from .terminal import printable
 
 if TYPE_CHECKING:
     from taskmill.output import LogLine, LogReader, Progress
@@ -83,7 +84,7 @@ def _follow(reader: LogReader, printer: _LinePrinter, poll_interval: float) -> P
         progress = reader.progress
         due = time.monotonic() - shown_at >= PROGRESS_EVERY_SECONDS
         if not printer.as_json and progress is not None and progress != shown and due:
-            printer.command.stdout.write(progress_bar(progress))
+            printer.command.stdout.write(printable(progress_bar(progress)))
             shown, shown_at = progress, time.monotonic()
         time.sleep(poll_interval)
 
@@ -117,7 +118,7 @@ class _LinePrinter:
             heading = f"--- attempt {line.attempt} ---\n"
         stamp = timezone.localtime(line.time).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         tag = "" if line.stream == "stdout" else f"[{line.stream}] "
-        return f"{heading}{stamp}  {tag}{line.text}"
+        return f"{heading}{stamp}  {tag}{printable(line.text)}"
 
 
 def _write_state(
@@ -129,7 +130,7 @@ def _write_state(
         return
     command.stdout.write(f"task {reader.task_id} {reader.state} (attempts: {reader.attempts})")
     if reader.progress is not None and reader.progress != already_shown:
-        command.stdout.write(progress_bar(reader.progress))
+        command.stdout.write(printable(progress_bar(reader.progress)))
 
 
 def _add_progress_arguments(parser: CommandParser) -> None:
@@ -141,7 +142,7 @@ def _progress(command: BaseCommand, options: dict[str, Any]) -> None:
         reader = _open_log(result_id)
         reader.poll()
         shown = "no progress reported" if reader.progress is None else progress_bar(reader.progress)
-        command.stdout.write(f"{result_id}: {reader.state} {shown}")
+        command.stdout.write(f"{result_id}: {reader.state} {printable(shown)}")
 
 
 def _open_log(result_id: str) -> LogReader:

@@ -40,7 +40,7 @@ def _add_worker_arguments(parser: CommandParser) -> None:
         type=int,
         default=None,
         help="tasks claimed ahead while the queue is busy, so a free child never waits for "
-        "the database; 0 turns it off (default: the concurrency)",
+        "the database; 0 turns it off (default: adapted to how long tasks take)",
     )
     parser.add_argument(
         "--backend",

@@ -7,32 +7,53 @@ write after a claim fenced by its Lease.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import cached_property
 from traceback import format_exception_only
 from typing import Any, Final
 from uuid import UUID
 
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Max, Value
+from django.db.models import Field, Max, Q, Value
 from django.utils import timezone
 
-from ..exceptions import WorkerLost
+from ..exceptions import InvalidTaskRecord, WorkerLost
 from ..models import LogChunk, TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
-from ..results import StoredError, cancelled_error
-from ..retention import seconds_to_keep
-from ..states import ACTIVE_STATES, State, is_finished
+from ..results import StoredError, StoredHandBack, cancelled_error, error_entry
+from ..row_checks import read_errors, read_options
+from ..states import ACTIVE_STATES, State, is_finished, state_problem
 from .clock import DatabaseNow
+from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .lease import ClaimRequest, Lease
 from .session_lock import SessionLock
 from .waiter import Waiter
 
 logger = logging.getLogger(__name__)
+
+# Values whose prepared form depends on their value alone: equal ones prepare the same.
+_SCALARS: Final = frozenset({str, int, float, bool, type(None), datetime, UUID})
+_UNSET: Final = object()
+
+
+def _same_value(value: object, previous: object) -> bool:
+    """Whether value prepares as previous did: the same object, an equal scalar of the same
+    type (1 == True, but they are different JSON), or both the same empty container."""
+    if value is previous:
+        return True
+    kind = type(value)
+    if kind is not type(previous):
+        return False
+    if kind in _SCALARS:
+        return value == previous
+    return kind in (list, dict) and not value and not previous
+
 
 # A duplicate may finish (and free its unique key) between our failed INSERT and our SELECT;
 # then inserting again succeeds. Three tries make a livelock practically impossible.
@@ -41,8 +62,23 @@ UNIQUE_INSERT_TRIES: Final = 3
 LOG_BATCH_SIZE: Final = 20
 
 
+def _unknown_state() -> Q:
+    # The gaps between the known states, as ranges: an index led by state (the
+    # (state, finished_at) one) can answer them without reading the rows of known states, as
+    # `state NOT IN (...)` would, every few seconds, on a table of millions of finished rows.
+    known = sorted(State.values)
+    gaps = Q(state__lt=known[0]) | Q(state__gt=known[-1])
+    for low, high in itertools.pairwise(known):
+        gaps |= Q(state__gt=low, state__lt=high)
+    return gaps
+
+
 class Queue(ABC):
     """The queue stored in one database alias."""
+
+    #: Whether finish_many() writes final outcomes in one statement per batch (dialects that
+    #: override _finish_final_batch); otherwise it takes one statement per task.
+    finishes_in_batches: bool = False
 
     def __init__(self, database_alias: str) -> None:
         self.database_alias = database_alias
@@ -66,6 +102,10 @@ class Queue(ABC):
         Raise TaskResultDoesNotExist if a dependency id names no task.
         """
         using = self.database_alias
+        if len(records) == 1 and records[0].unique_key is None and not any(dependencies):
+            # The common enqueue() in one statement: no transaction, no separate wake-up.
+            self._insert_one(records[0])
+            return list(records)
         with transaction.atomic(using=using):
             linked = [
                 self.graph.lock_dependencies(record, ids)
@@ -73,9 +113,7 @@ class Queue(ABC):
             ]
             plain = [record for record in records if record.unique_key is None]
             for start in range(0, len(plain), INSERT_BATCH_SIZE):
-                TaskRecord.objects.using(using).bulk_create(
-                    plain[start : start + INSERT_BATCH_SIZE]
-                )
+                self._insert_rows(plain[start : start + INSERT_BATCH_SIZE])
             stored = {
                 id(record): self._insert_unique(record)
                 for record in records
@@ -91,6 +129,62 @@ class Queue(ABC):
                 }
             )
         return final
+
+    @cached_property
+    def _insert_columns(self) -> tuple[str, list[Field[Any, Any]]]:
+        """The INSERT of one task row, and the fields its parameters come from, in order."""
+        quote = self.connection.ops.quote_name
+        fields = list(TaskRecord._meta.concrete_fields)
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - quoted identifiers only
+            quote(str(TaskRecord._meta.db_table)),
+            ", ".join(quote(str(field.column)) for field in fields),
+            ", ".join(["%s"] * len(fields)),
+        )
+        return sql, fields
+
+    def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
+        """Insert rows in one multi-row INSERT, preparing values without Django's compiler.
+
+        Rows of one enqueue_many() share most values (task, queue, options, times); a value
+        equal to the previous row's, of the same type, reuses its prepared form.
+        """
+        insert, fields = self._insert_columns
+        connection = self.connection
+        names = [field.attname for field in fields]
+        params: list[Any] = []
+        previous: list[tuple[Any, Any]] = [(_UNSET, None)] * len(fields)
+        for record in records:
+            values = record.__dict__
+            for index, field in enumerate(fields):
+                value = values[names[index]]
+                raw, prepared = previous[index]
+                if not _same_value(value, raw):
+                    prepared = field.get_db_prep_save(value, connection)
+                    previous[index] = (value, prepared)
+                params.append(prepared)
+        head, _, row = insert.rpartition(" VALUES ")
+        with connection.cursor() as cursor:
+            cursor.execute(f"{head} VALUES {', '.join([row] * len(records))}", params)
+        for record in records:
+            record._state.adding = False
+            record._state.db = self.database_alias
+
+    def _insert_one_sql(self, insert: str) -> str:
+        """The statement inserting one ready task; dialects that push wake-ups extend it."""
+        return insert
+
+    def _insert_one(self, record: TaskRecord) -> None:
+        """Insert one task and wake workers in a single statement, atomic on its own."""
+        insert, fields = self._insert_columns
+        connection = self.connection
+        params = [
+            field.get_db_prep_save(getattr(record, field.attname), connection) for field in fields
+        ]
+        sql = self._insert_one_sql(insert) if record.state == State.READY else insert
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        record._state.adding = False
+        record._state.db = self.database_alias
 
     def _insert_unique(self, record: TaskRecord) -> TaskRecord:
         manager = TaskRecord.objects.using(self.database_alias)
@@ -177,11 +271,12 @@ class Queue(ABC):
     def _fenced(self, lease: Lease) -> TaskRecordQuerySet:
         # The whole fence: a rescued task has a new owner or attempt number, so a worker that
         # comes back late matches nothing and can't overwrite the newer attempt.
+        owner = Q(lease_owner=lease.worker_id)
+        if not lease.worker_id:
+            # Only a row written by hand runs without an owner; rescue must still fence it.
+            owner |= Q(lease_owner__isnull=True)
         return TaskRecord.objects.using(self.database_alias).filter(
-            id=lease.task_id,
-            state=State.RUNNING,
-            lease_owner=lease.worker_id,
-            attempts=lease.attempt,
+            owner, id=lease.task_id, state=State.RUNNING, attempts=lease.attempt
         )
 
     def finish(
@@ -194,32 +289,40 @@ class Queue(ABC):
     ) -> dict[str, Any] | None:
         """Record how an attempt ended; return the fields written, or None (writing nothing)
         if the lease was lost."""
-        errors = list(prior_errors)
-        if transition.error is not None:
-            errors.append(
-                StoredError(
-                    exception_class_path=transition.error.exception_class_path,
-                    traceback=transition.error.traceback,
-                    attempt=lease.attempt,
-                )
-            )
-        changes: dict[str, Any] = {
-            "state": transition.state,
-            "errors": errors,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "cancel_requested_at": None,
-        }
-        if transition.is_final:
-            changes.update(
-                finished_at=now,
-                return_value=transition.return_value,
-                unique_key=None,
-                expires_at=now
-                + timedelta(seconds=seconds_to_keep(lease.result_ttl, transition.state)),
-            )
-        else:
-            changes["run_after"] = transition.run_after
+        finish = Finish(lease=lease, transition=transition, prior_errors=prior_errors)
+        return self._finish_one(finish, changes_for(finish, now))
+
+    def finish_many(
+        self, finishes: Sequence[Finish], *, now: datetime
+    ) -> list[dict[str, Any] | None]:
+        """Record many attempts' ends, as finish() does each, in as few statements as the
+        dialect allows; return what finish() would have returned, in order.
+
+        Final outcomes of tasks nobody waits for (the common case) go into batched UPDATEs
+        with the same fence; anything else (a retry, a task with dependants, a lost lease)
+        takes finish()'s path.
+        """
+        all_changes = [changes_for(finish, now) for finish in finishes]
+        final = [
+            FinalRow(lease=finish.lease, changes=changes)
+            for finish, changes in zip(finishes, all_changes, strict=True)
+            if finish.transition.is_final
+        ]
+        written: set[UUID] = set()
+        for start in range(0, len(final), FINISH_BATCH_SIZE):
+            written |= self._finish_final_batch(final[start : start + FINISH_BATCH_SIZE])
+        return [
+            changes if finish.lease.task_id in written else self._finish_one(finish, changes)
+            for finish, changes in zip(finishes, all_changes, strict=True)
+        ]
+
+    def _finish_final_batch(self, rows: Sequence[FinalRow]) -> set[UUID]:
+        """Write final outcomes of tasks without dependants in one statement, fenced as
+        finish() is; return the ids written. Dialects that can't leave it to finish()."""
+        return set()
+
+    def _finish_one(self, finish: Finish, changes: dict[str, Any]) -> dict[str, Any] | None:
+        lease, transition = finish.lease, finish.transition
         if not transition.is_final:
             written = self._fenced(lease).update(**changes)
         else:
@@ -254,16 +357,52 @@ class Queue(ABC):
                 self.graph.settle(finished)
         return written
 
-    def release(self, lease: Lease, *, prior_worker_ids: list[str]) -> bool:
-        """Hand a task back to the queue unrun (graceful shutdown): the attempt isn't counted."""
-        updated = self._fenced(lease).update(
-            state=State.READY,
-            attempts=lease.attempt - 1,
-            worker_ids=prior_worker_ids,
-            lease_owner=None,
-            lease_expires_at=None,
+    def release(
+        self,
+        lease: Lease,
+        *,
+        prior_worker_ids: list[str],
+        started: bool = False,
+        prior_handed_back: Sequence[StoredHandBack] = (),
+    ) -> bool:
+        """Hand a task back to the queue (graceful shutdown): the attempt isn't counted.
+
+        An attempt that had `started` is noted in handed_back, after `prior_handed_back`: it
+        may have done part of the task, and its number is used again by the next attempt.
+        """
+        changes: dict[str, Any] = {
+            "state": State.READY,
+            "attempts": lease.attempt - 1,
+            "worker_ids": prior_worker_ids,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if started:
+            note = StoredHandBack(
+                attempt=lease.attempt,
+                worker_id=lease.worker_id,
+                handed_back_at=timezone.now().isoformat(),
+            )
+            changes["handed_back"] = [*prior_handed_back, note]
+        return bool(self._fenced(lease).update(**changes))
+
+    def release_unknown_claims(self, worker_id: str, *, known: Collection[UUID]) -> list[UUID]:
+        """Hand back unrun the tasks leased to this worker that it doesn't know it holds;
+        return their ids.
+
+        A claim can commit and its answer be lost with the connection (killed between the
+        COMMIT and its reply, or, on MySQL, before the claimed rows are read back). The worker
+        never ran those tasks, and its heartbeat would renew their leases for ever.
+        """
+        stray = TaskRecord.objects.using(self.database_alias).filter(
+            lease_owner=worker_id, state=State.RUNNING
         )
-        return bool(updated)
+        return [
+            record.id
+            for record in stray
+            if record.id not in known
+            and self.release(Lease.of(record), prior_worker_ids=record.worker_ids[:-1])
+        ]
 
     def next_log_seq(self, task_id: UUID, attempt: int) -> int:
         """Return the first free sequence number of an attempt's log chunks."""
@@ -328,7 +467,12 @@ class Queue(ABC):
                 .select_for_update(
                     skip_locked=self.connection.features.has_select_for_update_skip_locked
                 )
-                .filter(state=State.RUNNING, lease_expires_at__lt=DatabaseNow())
+                # A running row without a lease expiry can only have been written by hand;
+                # nobody renews it, so it is rescued like an expired one.
+                .filter(
+                    Q(lease_expires_at__lt=DatabaseNow()) | Q(lease_expires_at__isnull=True),
+                    state=State.RUNNING,
+                )
                 .order_by("lease_expires_at")[:limit]
             )
             for record in expired:
@@ -351,9 +495,13 @@ class Queue(ABC):
             ),
         )
         transition = next_transition(
-            attempt=record.attempts, options=record.options, outcome=outcome, now=timezone.now()
+            attempt=record.attempts,
+            options=read_options(record.options)[0],
+            outcome=outcome,
+            now=timezone.now(),
         )
-        if self.finish(lease, transition, prior_errors=record.errors, now=timezone.now()) is None:
+        errors = read_errors(record.errors)[0]
+        if self.finish(lease, transition, prior_errors=errors, now=timezone.now()) is None:
             return None
         logger.warning(
             "rescued task_id=%s worker_id=%s attempt=%s state=%s",
@@ -363,6 +511,32 @@ class Queue(ABC):
             transition.state,
         )
         return transition.state
+
+    def fail_unknown_states(self, *, limit: int = 100) -> list[UUID]:
+        """Fail rows whose state is none of Taskmill's (set by hand or by a migration).
+
+        No claim, rescue or cancel ever takes such a row: it would wait forever, outside every
+        state filter of the admin. Failed, it says why and can be retried. Return their ids.
+        """
+        using = self.database_alias
+        with transaction.atomic(using=using):
+            found = list(
+                TaskRecord.objects.using(using)
+                .select_for_update(
+                    skip_locked=self.connection.features.has_select_for_update_skip_locked
+                )
+                .filter(_unknown_state())[:limit]
+            )
+            for record in found:
+                problem = state_problem(record.state) or ""
+                logger.error("unknown state task_id=%s state=%r: failed", record.id, record.state)
+                record.errors = read_errors(record.errors)[0]
+                self.graph.finish_unstarted(
+                    record,
+                    State.FAILED,
+                    error_entry(InvalidTaskRecord(problem), attempt=record.attempts),
+                )
+        return [record.id for record in found]
 
     def forget_dead_workers(self, older_than: timedelta) -> int:
         """Delete worker rows silent for longer than older_than; return how many."""

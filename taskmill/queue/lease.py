@@ -7,6 +7,7 @@ from uuid import UUID
 
 from ..conf import get_settings
 from ..models import TaskRecord
+from ..row_checks import read_options
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,7 +21,7 @@ class Lease:
 
     @classmethod
     def of(cls, record: TaskRecord) -> Lease:
-        ttl = (record.options or {}).get("result_ttl")
+        ttl = read_options(record.options)[0].get("result_ttl")
         return cls(
             task_id=record.id,
             worker_id=record.lease_owner or "",

@@ -5,10 +5,14 @@ Quirks handled:
   claimers skip each other's rows instead of waiting) and an UPDATE ... RETURNING takes them.
 - The state literal is written into the claim's SQL text, not bound: with a bound parameter
   a generic (prepared) plan can't prove the partial claim index applies and scans instead.
+- A single enqueue() is one statement: a CTE INSERTs the row and SELECTs pg_notify() for it.
 - NOTIFY is sent inside the enqueuing transaction, so PostgreSQL delivers it on commit and
   never for a rolled-back enqueue; identical notifications in one transaction are folded.
 - Notifications don't reach workers behind PgBouncer in transaction mode: polling remains,
   so LISTEN only makes pickup faster, never correct.
+- Final outcomes are recorded in batches: one UPDATE ... FROM (VALUES ...) for a loop turn's
+  outcomes, with the whole lease fence in its WHERE clause; RETURNING says which rows it
+  wrote, and the rest (lease lost, dependants waiting) take the one-row path.
 - Whether a task is due and when a lease ends use CLOCK_TIMESTAMP(), the database's clock,
   not NOW() (the transaction's start) nor any worker host's clock.
 - Session locks are session-level advisory locks (scoped to the database by PostgreSQL) on a
@@ -18,17 +22,21 @@ Quirks handled:
 """
 
 import hashlib
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import Any, Final
+from uuid import UUID
 
 import psycopg
 
+from ..codec import to_json_text
 from ..exceptions import DatabaseUnavailable
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
+from .finishing import FinalRow
 from .lease import ClaimRequest
 from .session_lock import SessionLock
 from .waiter import Waiter
@@ -40,6 +48,8 @@ CANCEL_CHANNEL: Final = "taskmill_cancel"
 
 
 class PostgresQueue(Queue):
+    finishes_in_batches = True
+
     def notify(self, queue_names: Iterable[str]) -> None:
         names = sorted(set(queue_names))
         if not names:
@@ -48,6 +58,15 @@ class PostgresQueue(Queue):
             cursor.execute(
                 "SELECT pg_notify(%s, name) FROM unnest(%s::text[]) AS name", [CHANNEL, names]
             )
+
+    def _insert_one_sql(self, insert: str) -> str:
+        # The NOTIFY rides in the INSERT's statement: one round trip, and (being one
+        # statement) sent on commit of the row, or of the caller's transaction.
+        queue_name = self.quoted_names()[1]["queue_name"]
+        return (
+            f"WITH inserted AS ({insert} RETURNING {queue_name}) "  # noqa: S608 - quoted identifiers and a constant
+            f"SELECT pg_notify('{CHANNEL}', inserted.{queue_name}) FROM inserted"
+        )
 
     def notify_cancel(self) -> None:
         with self.connection.cursor() as cursor:
@@ -89,6 +108,52 @@ class PostgresQueue(Queue):
         # raw() applies each field's converters (JSON, UUID) to the rows RETURNING gives back,
         # so the claim and the read of what was claimed are one round trip.
         return list(TaskRecord.objects.using(self.database_alias).raw(self._claim_sql, params))
+
+    def _finish_sql(self, rows: int) -> str:
+        table, c = self.quoted_names()
+        # Every value arrives as text (or typed by the driver) and is cast where it is used,
+        # so the statement reads the same with client- and server-side parameter binding.
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * rows)
+        return f"""
+            UPDATE {table} AS t SET
+                {c["state"]} = v.state,
+                {c["errors"]} = v.errors::jsonb,
+                {c["return_value"]} = v.return_value::jsonb,
+                {c["finished_at"]} = v.finished_at::timestamptz,
+                {c["expires_at"]} = v.expires_at::timestamptz,
+                {c["lease_owner"]} = NULL,
+                {c["lease_expires_at"]} = NULL,
+                {c["cancel_requested_at"]} = NULL,
+                {c["unique_key"]} = NULL
+            FROM (VALUES {values})
+                AS v(id, owner, attempt, state, errors, return_value, finished_at, expires_at)
+            WHERE t.{c["id"]} = v.id::uuid
+              AND t.{c["state"]} = '{State.RUNNING.value}'
+              AND t.{c["lease_owner"]} = v.owner
+              AND t.{c["attempts"]} = v.attempt::integer
+              AND NOT t.{c["has_dependants"]}
+            RETURNING t.{c["id"]}
+        """  # noqa: S608 - only quoted identifiers, placeholders and a State constant
+
+    def _finish_final_batch(self, rows: Sequence[FinalRow]) -> set[UUID]:
+        params: list[Any] = []
+        for row in rows:
+            changes = row.changes
+            value = changes["return_value"]
+            params += [
+                str(row.lease.task_id),
+                row.lease.worker_id,
+                row.lease.attempt,
+                str(changes["state"]),
+                json.dumps(changes["errors"]),
+                # JSONField stores None as SQL NULL, as Django's own save would.
+                None if value is None else to_json_text(value),
+                changes["finished_at"],
+                changes["expires_at"],
+            ]
+        with self.connection.cursor() as cursor:
+            cursor.execute(self._finish_sql(len(rows)), params)
+            return {task_id for (task_id,) in cursor.fetchall()}
 
     def open_waiter(self) -> Waiter:
         try:

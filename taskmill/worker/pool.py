@@ -6,6 +6,7 @@ SoloPool (runs tasks in the worker's own process, for debuggers and test suites)
 
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -113,6 +114,9 @@ class ForkPool:
         # Forked children must not share the supervisor's database connections.
         connections.close_all()
         parent_pid = os.getpid()
+        # Frozen objects are never scanned by the child's collector, whose scans would write
+        # to (and so copy) nearly every page the child shares with the supervisor.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child; covered by integration tests
             parent_end.close()
@@ -127,6 +131,7 @@ class ForkPool:
                     log=pipes["log"][1],
                 ),
             )
+        gc.unfreeze()  # the supervisor's own garbage stays collectable
         child_end.close()
         for _, write in pipes.values():
             os.close(write)

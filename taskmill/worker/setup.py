@@ -93,7 +93,8 @@ def build_options(
         queue_names=tuple(chosen),
         concurrency=slots,
         # The solo pool runs a task at the moment it is claimed: nothing to keep in hand.
-        prefetch=0 if solo else (slots if prefetch is None else prefetch),
+        # Unset, it adapts to how long tasks take (worker/claim_ahead.py).
+        prefetch=0 if solo else prefetch,
         max_tasks_per_child=max_tasks_per_child,
         burst=burst,
         grace=grace,

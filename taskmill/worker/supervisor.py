@@ -4,6 +4,7 @@ outcomes, heartbeats, rescues, and shuts down gracefully. It never runs user cod
 run() is a loop around run_once() (named steps) and _wait_for_work().
 """
 
+import contextlib
 import copy
 import logging
 import os
@@ -23,15 +24,18 @@ from django.utils import timezone
 
 from ..conf import get_settings
 from ..context import ProgressReport
-from ..exceptions import QueueBusy, QueueError, TaskCancelled, TaskCrashed
+from ..exceptions import InvalidTaskRecord, QueueBusy, QueueError, TaskCancelled, TaskCrashed
 from ..models import TaskRecord, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..queue import get_queue
 from ..queue.base import Queue
 from ..queue.errors import translate
+from ..queue.finishing import Finish
 from ..queue.lease import ClaimRequest, Lease
+from ..row_checks import read_errors, read_options, read_worker_ids, row_problems
 from ..schedules import declared_specs
 from .capture import OutputCollector
+from .claim_ahead import ClaimAhead
 from .maintenance import Maintenance
 from .pool import ChildExited, ForkPool, OutcomeReceived, Pool, ProgressReceived, SoloPool
 from .sleeper import Sleeper, Wake
@@ -48,6 +52,15 @@ DEAD_WORKER_ROWS_AFTER: Final = timedelta(hours=1)
 # A burst run (a script, a test) stops on a database error that doesn't go away; a long-running
 # worker retries for ever, since outages end.
 BURST_ERROR_LIMIT: Final = 5
+# Start-up writes (registering the worker, syncing schedules) that meet a locked database are
+# retried with a backoff from BUSY_BACKOFF_MIN, doubling; the last try's error ends the start.
+STARTUP_BUSY_TRIES: Final = 5
+BUSY_BACKOFF_MIN: Final = 0.5
+# Outcomes are written in batches while the worker has claimed tasks in hand: when this many
+# are waiting, or when the oldest has waited this long, whichever comes first. With nothing
+# in hand they are written at once.
+WRITE_BATCH: Final = 100
+WRITE_DELAY: Final = 0.05
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,7 +73,9 @@ class WorkerOptions:
     burst: bool = False
     grace: float = 30.0
     solo: bool = False
-    prefetch: int = 0  # tasks claimed ahead of free slots while the queue is busy
+    # Tasks claimed ahead of free slots while the queue is busy; None adapts it to how long
+    # tasks take (see claim_ahead.py).
+    prefetch: int | None = 0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -70,6 +85,8 @@ class Running:
     record: TaskRecord
     lease: Lease
     deadline: float | None  # monotonic time of its timeout; None also until dispatched
+    # Monotonic time it was handed to a child: from then on it may have had side effects.
+    dispatched_at: float | None = None
     output: OutputCollector
     progress: ProgressReport | None = None  # the latest report, until stored
 
@@ -118,6 +135,13 @@ class Supervisor:
         self.settings = get_settings()
         # Claimed and leased, waiting for a free child (see WorkerOptions.prefetch).
         self.buffer: deque[Running] = deque()
+        # Handed to a child, outcome not yet in: the only ones with deadlines and output, kept
+        # apart so per-turn checks cost O(children), not O(tasks claimed ahead).
+        self.dispatched: dict[UUID, Running] = {}
+        self.claim_ahead = ClaimAhead(
+            concurrency=self.options.concurrency, fixed=self.options.prefetch
+        )
+        self.write_due_at: float | None = None  # when the oldest pending write must be made
         self.queue_busy = False
         self.queue: Queue = get_queue(self.options.database_alias)
         self.pool: Pool = (
@@ -137,6 +161,9 @@ class Supervisor:
         self.next_waiter_attempt_at = 0.0
         self.stop_deadline: float | None = None
         self.reconnect_delay = RECONNECT_MIN
+        # After a database error: a claim may have committed without this worker learning
+        # which tasks it took (see Queue.release_unknown_claims).
+        self.may_hold_unknown_claims = False
         self.drained = False
         # Scheduler and pruner, when this worker leads; a burst run only drains the queue.
         self.maintenance = None if self.options.burst else Maintenance.for_worker(self)
@@ -160,6 +187,17 @@ class Supervisor:
                 "solo pool: tasks run in the worker process; timeouts and "
                 "cancelling running tasks are unavailable"
             )
+        self._retry_while_busy(self._prepare_database)
+        self.pool.start()
+        logger.info(
+            "worker started worker_id=%s queues=%s concurrency=%s pool=%s",
+            self.worker_id,
+            ",".join(self.options.queue_names),
+            self.options.concurrency,
+            "solo" if self.options.solo else "fork",
+        )
+
+    def _prepare_database(self) -> None:
         self.queue.prepare_worker_connection()
         self.queue.register_worker(
             Worker(
@@ -173,14 +211,21 @@ class Supervisor:
         )
         if self.maintenance is not None:
             self.maintenance.start(declared_specs(self.settings.SCHEDULE))
-        self.pool.start()
-        logger.info(
-            "worker started worker_id=%s queues=%s concurrency=%s pool=%s",
-            self.worker_id,
-            ",".join(self.options.queue_names),
-            self.options.concurrency,
-            "solo" if self.options.solo else "fork",
-        )
+
+    def _retry_while_busy(self, step: Callable[[], None]) -> None:
+        """Run a start-up step, again while another writer holds the lock, STARTUP_BUSY_TRIES
+        times at most; any other database error ends the start (the worker exits non-zero)."""
+        delay = BUSY_BACKOFF_MIN
+        for attempt in range(1, STARTUP_BUSY_TRIES + 1):
+            try:
+                step()
+                return
+            except (DatabaseError, InterfaceError) as error:
+                if attempt == STARTUP_BUSY_TRIES or not isinstance(translate(error), QueueBusy):
+                    raise
+                logger.info("database busy at start, retrying in %.1f s: %s", delay, error)
+                time.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX)
 
     def request_stop(self) -> None:
         """Stop claiming and let running tasks finish; a second call stops at once.
@@ -205,9 +250,10 @@ class Supervisor:
         self._begin_stop_if_requested(now)
         self._open_waiter_if_due(now)
         try:
+            self._release_unknown_claims_if_needed()
             self._reap_finished()
             self._enforce_deadlines(now)
-            self._write_pending()
+            self._write_pending_if_due()
             self._claim_into_free_slots(now)
             self._store_reports_if_due(now)
             self._heartbeat_if_due(now)
@@ -246,6 +292,14 @@ class Supervisor:
                 self.options.grace,
             )
 
+    def _release_unknown_claims_if_needed(self) -> None:
+        if not self.may_hold_unknown_claims:
+            return
+        released = self.queue.release_unknown_claims(self.worker_id, known=self.running.keys())
+        self.may_hold_unknown_claims = False
+        for task_id in released:
+            logger.warning("task released task_id=%s: its claim's answer was lost", task_id)
+
     def _reap_finished(self) -> None:
         for event in self.pool.poll_events():
             if isinstance(event, ProgressReceived):
@@ -260,10 +314,11 @@ class Supervisor:
                 logger.warning(
                     "child exited between tasks pid=%s code=%s", event.child.pid, event.exit_code
                 )
-        # Every event becomes a pending write first, so a database error loses none of them.
-        self._write_pending()
-        # A child freed here takes the next task in hand at once, not after the next wake-up.
+        # A child freed here takes the next task in hand at once, before the database
+        # round trip that records what it just finished.
         self._dispatch_buffered()
+        # Every event became a pending write first, so a database error loses none of them.
+        self._write_pending_if_due()
 
     def _settle_exit(self, event: ChildExited) -> None:
         assert event.task_id is not None  # noqa: S101 - checked by the caller
@@ -290,9 +345,11 @@ class Supervisor:
         if running is None:
             logger.error("outcome for a task this worker doesn't hold task_id=%s", task_id)
             return
+        if self.dispatched.pop(task_id, None) is not None and running.dispatched_at is not None:
+            self.claim_ahead.observe(time.monotonic() - running.dispatched_at)
         transition = next_transition(
             attempt=running.lease.attempt,
-            options=running.record.options,
+            options=read_options(running.record.options)[0],
             outcome=outcome,
             now=timezone.now(),
         )
@@ -301,19 +358,48 @@ class Supervisor:
     def _release(self, task_id: UUID) -> None:
         running = self.running.get(task_id)
         if running is not None:
+            self.dispatched.pop(task_id, None)
             self.pending.append(PendingWrite(running=running, transition=None))
 
-    def _write_pending(self) -> None:
-        """Record every decided outcome in one transaction: one commit for all, not one each."""
+    def _write_pending_if_due(self) -> None:
+        """Write pending outcomes now, or leave them for a bigger batch while tasks in hand
+        keep the children busy (WRITE_BATCH, WRITE_DELAY)."""
         if not self.pending:
+            self.write_due_at = None
+            return
+        now = time.monotonic()
+        if self.write_due_at is None:
+            self.write_due_at = now + WRITE_DELAY
+        if (
+            not self.buffer
+            or self.stop_requested
+            or len(self.pending) >= WRITE_BATCH
+            or now >= self.write_due_at
+        ):
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Record every decided outcome: final ones in batched statements, and everything in
+        one transaction when there is more than one kind of write to make."""
+        if not self.pending:
+            self.write_due_at = None
             return
         batch = list(self.pending)
         for write in batch:
             write.running.output.finish()
-        with transaction.atomic(using=self.queue.database_alias):
+        runs = [write.running for write in batch]
+        simple = not any(
+            write.transition is None or not write.transition.is_final for write in batch
+        ) and not any(r.progress is not None or r.output.has_unwritten for r in runs)
+        # A batch of final outcomes with no output is one statement: no transaction needed.
+        with (
+            contextlib.nullcontext()
+            if simple
+            else transaction.atomic(using=self.queue.database_alias)
+        ):
             # Output and progress first: a task seen finished has all of its output stored.
-            self._store_reports([write.running for write in batch])
-            results = [self._write(write) for write in batch]
+            self._store_reports(runs)
+            results = self._write_all(batch)
         finished: list[TaskRecord] = []
         for write, changes in zip(batch, results, strict=True):
             running = write.running
@@ -326,21 +412,41 @@ class Supervisor:
                     if write.transition.is_final:
                         finished.append(_as_finished(running.record, changes))
             self.running.pop(running.lease.task_id, None)
+            self.dispatched.pop(running.lease.task_id, None)
         del self.pending[: len(batch)]
+        self.write_due_at = None
         if finished:
             self.pool.announce_finished(finished)
 
-    def _write(self, write: PendingWrite) -> dict[str, object] | None:
-        running = write.running
-        if write.transition is None:
-            prior = running.record.worker_ids[:-1]
-            released = self.queue.release(running.lease, prior_worker_ids=prior)
-            return {} if released else None
-        return self.queue.finish(
+    def _write_all(self, batch: list[PendingWrite]) -> list[dict[str, object] | None]:
+        """Release or finish each write; return what was written for each (None: lease lost)."""
+        finishes = [
+            Finish(
+                lease=write.running.lease,
+                transition=write.transition,
+                prior_errors=read_errors(write.running.record.errors)[0],
+            )
+            for write in batch
+            if write.transition is not None
+        ]
+        finished = iter(self.queue.finish_many(finishes, now=timezone.now()))
+        results: list[dict[str, object] | None] = []
+        for write in batch:
+            if write.transition is not None:
+                results.append(next(finished))
+                continue
+            results.append({} if self._hand_back(write.running) else None)
+        return results
+
+    def _hand_back(self, running: Running) -> bool:
+        prior = read_worker_ids(running.record.worker_ids)[0][:-1]
+        handed_back = running.record.handed_back
+        return self.queue.release(
             running.lease,
-            write.transition,
-            prior_errors=running.record.errors,
-            now=timezone.now(),
+            prior_worker_ids=prior,
+            started=running.dispatched_at is not None,
+            # A hand-edited column must not stop the hand-back: the note is then the only one.
+            prior_handed_back=handed_back if isinstance(handed_back, list) else [],
         )
 
     def _log_outcome(self, running: Running, transition: Transition, recorded: bool) -> None:
@@ -362,7 +468,7 @@ class Supervisor:
         if self.stop_deadline is not None and now >= self.stop_deadline:
             self._kill_all("shutdown", grace=0)
         if self.pool.supports_kill:
-            for running in self.running.values():
+            for running in list(self.dispatched.values()):
                 if running.deadline is not None and now >= running.deadline:
                     self._kill_task(running.lease.task_id, "timeout")
         self.pool.enforce_kills(now)
@@ -381,8 +487,12 @@ class Supervisor:
     def _claim_room(self) -> int:
         if self.stop_requested:
             return 0
-        ahead = self.options.prefetch - len(self.buffer) if self.queue_busy else 0
-        return max(0, len(self.pool.idle_children()) - len(self.buffer)) + max(0, ahead)
+        in_hand = len(self.buffer)
+        free = max(0, len(self.pool.idle_children()) - in_hand)
+        ahead = 0
+        if self.queue_busy and (free or self.claim_ahead.should_refill(in_hand)):
+            ahead = max(0, self.claim_ahead.target - in_hand)
+        return free + ahead
 
     def _claim_into_free_slots(self, now: float) -> None:
         self._dispatch_buffered()
@@ -410,6 +520,18 @@ class Supervisor:
                 output=OutputCollector(record.id, record.attempts, self.settings.LOG_CAP_BYTES),
             )
             self.running[record.id] = running
+            problems = row_problems(
+                args=record.args,
+                kwargs=record.kwargs,
+                options=record.options,
+                errors=record.errors,
+                worker_ids=record.worker_ids,
+            )
+            if problems:
+                # Written by hand or by a migration: the child would trip on it, or worse, this
+                # loop would. It fails alone, saying what is wrong.
+                self._settle(record.id, _invalid_record(problems))
+                continue
             self.buffer.append(running)
         self._dispatch_buffered()
         self._reap_finished()
@@ -420,7 +542,9 @@ class Supervisor:
             running = self.buffer.popleft()
             timeout = running.record.options.get("timeout")
             # Timed from dispatch: the claim may have waited on a lock, the task in the buffer.
-            running.deadline = time.monotonic() + float(timeout) if timeout else None
+            running.dispatched_at = time.monotonic()
+            self.dispatched[running.lease.task_id] = running
+            running.deadline = running.dispatched_at + float(timeout) if timeout else None
             self.pool.dispatch(idle.pop(0), running.record, running.output)
 
     def _adapt_poll(self, now: float, *, claimed: int, asked: int) -> None:
@@ -437,10 +561,12 @@ class Supervisor:
         if now < self.next_report_at or not self._has_reports():
             return
         self.next_report_at = now + REPORT_INTERVAL
-        self._store_reports(list(self.running.values()))
+        self._store_reports(list(self.dispatched.values()))
 
     def _has_reports(self) -> bool:
-        return any(r.progress is not None or r.output.has_unwritten for r in self.running.values())
+        return any(
+            r.progress is not None or r.output.has_unwritten for r in self.dispatched.values()
+        )
 
     def _store_reports(self, runs: list[Running]) -> None:
         """Write running tasks' captured output and latest progress; kept in memory on error."""
@@ -486,6 +612,7 @@ class Supervisor:
         # Jittered, so many workers started together don't all rescue at the same moment.
         self.next_rescue_at = now + lease / 2 * random.uniform(0.75, 1.25)  # noqa: S311
         self.queue.rescue_expired()
+        self.queue.fail_unknown_states()
         self.queue.forget_dead_workers(DEAD_WORKER_ROWS_AFTER)
 
     def _maintain_if_due(self, now: float) -> None:
@@ -517,15 +644,18 @@ class Supervisor:
             until = min(until, now + CANCEL_CHECK_INTERVAL)
             if self._has_reports():
                 until = min(until, self.next_report_at)
-            deadlines = [r.deadline for r in self.running.values() if r.deadline is not None]
+            deadlines = [r.deadline for r in self.dispatched.values() if r.deadline is not None]
             until = min([until, *deadlines])
         if self.stop_deadline is not None:
             until = min(until, self.stop_deadline)
+        if self.write_due_at is not None:
+            until = min(until, self.write_due_at)
         return max(0.0, until - now)
 
     def _on_database_error(self, error: DatabaseError | InterfaceError | QueueError) -> None:
         translated = error if isinstance(error, QueueError) else translate(error)
         self.consecutive_errors += 1
+        self.may_hold_unknown_claims = True
         if self.queue.connection.in_atomic_block:
             # In-process inside the caller's transaction (run_until_empty in a test): it
             # can't be reconnected from here, so the caller gets the error.
@@ -562,6 +692,7 @@ class Supervisor:
                 self._release(task_id)
         try:
             self._write_pending()
+            self._release_unknown_claims_if_needed()
             if self.maintenance is not None:
                 self.maintenance.stop()
             self.queue.deregister_worker(self.worker_id)
@@ -581,6 +712,13 @@ def _as_finished(claimed: TaskRecord, changes: dict[str, object]) -> TaskRecord:
     for name, value in changes.items():
         setattr(record, name, value)
     return record
+
+
+def _invalid_record(problems: list[str]) -> Outcome:
+    message = f"This task's row can't be run as it stands: {'; '.join(problems)}."
+    return Outcome(
+        kind=OutcomeKind.FAILED, error=_error(InvalidTaskRecord, message), retryable=False
+    )
 
 
 def _describe_exit(exit_code: int) -> str:

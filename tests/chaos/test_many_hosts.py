@@ -28,7 +28,7 @@ from tests.chaos.scale import Figures, scaled
 from tests.integration.helpers import error_paths, record, short_lease_env, started_pids, summary
 from tests.processes import WorkerFactory, WorkerProcess
 from tests.testapp import tasks
-from tests.testapp.models import Execution
+from tests.testapp.models import LedgerEntry
 from tests.waiting import WaitUntil
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.only_on("postgresql")]
@@ -270,7 +270,9 @@ def _assert_every_execution_is_an_attempt_on_record(ids: list[str]) -> int:
     one the record shows ended by WorkerLost. No attempt ran twice, and every task ran.
     """
     records = {str(r.id): r for r in TaskRecord.objects.filter(id__in=ids)}
-    runs = Counter(Execution.objects.filter(result_id__in=ids).values_list("result_id", "attempt"))
+    runs = Counter(
+        LedgerEntry.objects.filter(result_id__in=ids).values_list("result_id", "attempt")
+    )
     twice = {run: n for run, n in runs.items() if n > 1}
     assert not twice, f"attempts that ran more than once: {twice}"
     for result_id, attempt in runs:

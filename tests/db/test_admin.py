@@ -91,7 +91,7 @@ def test_detail__shows_call_outcome_errors_progress_dependencies_and_log(
     dependency = tasks.noop.enqueue()
     set_state(dependency, State.FAILED, attempts=1)
     result = tasks.echo.using(depends_on=[dependency], on_dependency_failure="run").enqueue(
-        "<b>arg</b>", key=7
+        "<b>arg</b>", size=7
     )
     TaskRecord.objects.filter(id=result.id).update(
         errors=[
@@ -113,7 +113,7 @@ def test_detail__shows_call_outcome_errors_progress_dependencies_and_log(
     html = page(admin_client, change_url(result.id))
 
     assert "&lt;b&gt;arg&lt;/b&gt;" in html  # args, escaped
-    assert "&quot;key&quot;: 7" in html
+    assert "&quot;size&quot;: 7" in html
     assert "builtins.ValueError" in html
     assert "ValueError: &lt;bad&gt;" in html
     assert "50% half" in html
@@ -127,6 +127,17 @@ def test_detail__shows_call_outcome_errors_progress_dependencies_and_log(
     assert 'class="taskmill-log-marker"' in html
     assert "[marker] output truncated: the log cap was reached" in html
     assert "--- attempt 2 ---" in html
+
+
+def test_detail__lists_attempts_a_shutdown_handed_back(admin_client: Client) -> None:
+    result = tasks.noop.enqueue()
+    note = {"attempt": 1, "worker_id": "host:12:abc", "handed_back_at": "2026-12-02T19:00:00+00:00"}
+    TaskRecord.objects.filter(id=result.id).update(handed_back=[note, {**note, "attempt": 2}])
+
+    html = page(admin_client, change_url(result.id))
+
+    assert "<p>attempt 1 by host:12:abc at 2026-12-02T19:00:00+00:00</p>" in html
+    assert "<p>attempt 2 by host:12:abc" in html
 
 
 def test_detail__shows_the_end_of_a_long_log(admin_client: Client) -> None:

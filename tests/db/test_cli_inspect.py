@@ -19,6 +19,12 @@ from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db
 
+HANDED_BACK = {
+    "attempt": 1,
+    "worker_id": "host:12:abc",
+    "handed_back_at": "2026-12-02T19:00:00+00:00",
+}
+
 
 def run(*args: str) -> str:
     out = StringIO()
@@ -121,6 +127,19 @@ def test_show__json_parses_with_every_field() -> None:
     assert data["args"] == [1, 2]
     assert data["dependencies"] == []
     assert data["retry_of"] is None
+
+
+def test_show__lists_attempts_a_shutdown_handed_back() -> None:
+    result = tasks.noop.enqueue()
+    TaskRecord.objects.filter(id=result.id).update(handed_back=[HANDED_BACK])
+
+    text = run("show", result.id)
+
+    assert (
+        "handed back     attempt 1 by host:12:abc at 2026-12-02T19:00:00+00:00 "
+        "(stopped by a shutdown; not counted)"
+    ) in text
+    assert run_json("show", result.id)["handed_back"] == [HANDED_BACK]
 
 
 def test_show__unknown_id() -> None:

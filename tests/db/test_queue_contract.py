@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -169,9 +169,28 @@ def test_release_hands_the_task_back_without_using_an_attempt(queue: Queue) -> N
     assert row.state == State.READY
     assert row.attempts == 0
     assert row.worker_ids == []
+    assert row.handed_back == [], "an attempt that never started leaves no note"
     (again,) = queue.claim(_request(worker_id="w2"))
     assert again.attempts == 1
     assert again.worker_ids == ["w2"]
+
+
+def test_release__a_started_attempt_is_noted_though_not_counted(queue: Queue) -> None:
+    tasks.noop.enqueue()
+    (first,) = queue.claim(_request(worker_id="w1"))
+    assert queue.release(Lease.of(first), prior_worker_ids=[], started=True)
+    (second,) = queue.claim(_request(worker_id="w2"))
+    assert queue.release(
+        Lease.of(second), prior_worker_ids=[], started=True, prior_handed_back=second.handed_back
+    )
+    row = TaskRecord.objects.get(id=first.id)
+    assert (row.state, row.attempts, row.worker_ids) == (State.READY, 0, [])
+    assert [(note["attempt"], note["worker_id"]) for note in row.handed_back] == [
+        (1, "w1"),
+        (1, "w2"),
+    ]
+    stamped = [datetime.fromisoformat(note["handed_back_at"]) for note in row.handed_back]
+    assert all(timezone.now() - at < timedelta(minutes=1) for at in stamped)
 
 
 def test_heartbeat_extends_only_the_workers_own_leases(queue: Queue) -> None:

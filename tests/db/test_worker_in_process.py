@@ -2,6 +2,7 @@
 taskmill.testing helpers."""
 
 import logging
+import sqlite3
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -11,7 +12,7 @@ from django.test import override_settings
 
 import taskmill
 from taskmill.exceptions import DatabaseUnavailable
-from taskmill.models import LogChunk, TaskRecord
+from taskmill.models import LogChunk, TaskRecord, Worker
 from taskmill.queue import get_queue
 from taskmill.queue.lease import ClaimRequest
 from taskmill.queue.waiter import Waiter
@@ -162,6 +163,82 @@ def test_burst_worker_gives_up_after_repeated_database_errors(
     with pytest.raises(OperationalError, match="server closed"):
         call_command("taskmill", "worker", "--burst", "--pool", "solo", "-v", "0")
     assert len(calls) == supervisor.BURST_ERROR_LIMIT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_whose_answer_was_lost_is_handed_back_and_runs_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(supervisor, "RECONNECT_MIN", 0.001)
+    queue = get_queue("default")
+    claim = queue.claim
+    lost: list[str] = []
+
+    def claim_then_lose_the_answer(request: ClaimRequest) -> list[TaskRecord]:
+        claimed = claim(request)
+        if claimed and not lost:
+            # Committed, but the connection died before the worker read what it took.
+            lost.extend(str(record.id) for record in claimed)
+            raise OperationalError("Lost connection to server during query")
+        return claimed
+
+    monkeypatch.setattr(queue, "claim", claim_then_lose_the_answer)
+    result = tasks.add.enqueue(2, 3)
+    with caplog.at_level(logging.WARNING, logger="taskmill.worker"):
+        assert run_until_empty() == 1
+    result.refresh()
+    assert lost == [result.id]
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == 5
+    assert len(result.worker_ids) == 1  # handed back unrun: the lost claim used no attempt
+    assert f"task released task_id={result.id}: its claim's answer was lost" in caplog.text
+
+
+def _busy_error() -> OperationalError:
+    """The error Django raises when another writer holds SQLite's lock past the timeout."""
+    locked = sqlite3.OperationalError("database is locked")
+    locked.sqlite_errorcode = sqlite3.SQLITE_BUSY
+    error = OperationalError("database is locked")
+    error.__cause__ = locked
+    return error
+
+
+def test_start_retries_a_busy_database_then_runs_the_tasks(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(supervisor, "BUSY_BACKOFF_MIN", 0.001)
+    queue = get_queue("default")
+    register = queue.register_worker
+    refused: list[str] = []
+
+    def busy_twice(worker: Worker) -> None:
+        if len(refused) < 2:
+            refused.append(worker.id)
+            raise _busy_error()
+        register(worker)
+
+    monkeypatch.setattr(queue, "register_worker", busy_twice)
+    tasks.noop.enqueue()
+    with caplog.at_level(logging.INFO, logger="taskmill.worker"):
+        assert run_until_empty() == 1
+    assert len(refused) == 2
+    assert caplog.text.count("database busy at start, retrying") == 2
+
+
+def test_start_gives_up_after_a_bounded_number_of_busy_tries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(supervisor, "BUSY_BACKOFF_MIN", 0.001)
+    refused: list[str] = []
+
+    def always_busy(worker: Worker) -> None:
+        refused.append(worker.id)
+        raise _busy_error()
+
+    monkeypatch.setattr(get_queue("default"), "register_worker", always_busy)
+    with pytest.raises(OperationalError, match="database is locked"):
+        run_until_empty()
+    assert len(refused) == supervisor.STARTUP_BUSY_TRIES
 
 
 def test_solo_pool_captures_the_task_output_in_process() -> None:

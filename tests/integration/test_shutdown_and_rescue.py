@@ -56,6 +56,10 @@ def test_task_still_running_after_grace_is_handed_back_unconsumed(
     assert row.worker_ids == []
     assert row.lease_owner is None
     assert not is_alive(pid)
+    # Not counted, but it ran part-way: the record keeps a note of the attempt.
+    (note,) = row.handed_back
+    assert note["attempt"] == 1
+    assert f"worker_id={note['worker_id']}" in worker.output()
 
 
 def test_second_sigint_stops_at_once(

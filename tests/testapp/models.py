@@ -26,6 +26,9 @@ class LedgerEntry(models.Model):
     result_id = models.CharField(max_length=64)
     key = models.CharField(max_length=100)
     pid = models.PositiveIntegerField()
+    # The attempt that wrote the row (0: a task that doesn't say), so the chaos tests can match
+    # each duplicate to an attempt the task's record lists.
+    attempt = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -33,22 +36,6 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.result_id})"
-
-
-class Execution(models.Model):
-    """One row per execution of record_execution: which attempt of which task ran, and where.
-
-    Written in the task's own transaction, so a row exists for every execution that reached
-    the database, even one whose worker lost its lease and whose outcome was refused.
-    """
-
-    result_id = models.CharField(max_length=64)
-    attempt = models.PositiveIntegerField()
-    pid = models.PositiveIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"{self.result_id} attempt {self.attempt}"
 
 
 class SignalRecord(models.Model):

@@ -16,7 +16,7 @@ from django.tasks import TaskContext
 from taskmill import Retry, task
 from taskmill.context import TaskmillContext
 
-from .models import Article, Execution, LedgerEntry
+from .models import Article, LedgerEntry
 
 
 class TransientError(Exception):
@@ -167,13 +167,29 @@ def ledger_task(key: str) -> str:
 
 @task(takes_context=True)
 def record_execution(context: TaskmillContext, gate: str = "") -> int:
-    """Wait at `gate` if one is given, then record this execution (its attempt) in the ledger."""
+    """Wait at `gate` if one is given, then append a ledger row naming this attempt."""
     if gate:
         block_until_released.call(gate)
-    Execution.objects.create(
-        result_id=str(context.task_result.id), attempt=context.attempt, pid=os.getpid()
+    LedgerEntry.objects.create(
+        result_id=context.task_result.id, key="", pid=os.getpid(), attempt=context.attempt
     )
     return context.attempt
+
+
+@task(max_attempts=25, retry_delay=0, takes_context=True)
+def ledger_attempt(context: TaskmillContext, key: str, work_seconds: float) -> str:
+    """Work a little, append a ledger row naming this attempt, work a little more.
+
+    For kill storms: the work on both sides of the row lets a kill land before the side effect
+    (an attempt with no row) or after it (a row whose attempt never recorded an outcome); the
+    attempts are enough that kills don't exhaust them.
+    """
+    time.sleep(work_seconds / 2)
+    LedgerEntry.objects.create(
+        result_id=context.task_result.id, key=key, pid=os.getpid(), attempt=context.attempt
+    )
+    time.sleep(work_seconds / 2)
+    return key
 
 
 def not_a_task() -> None:

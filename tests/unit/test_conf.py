@@ -234,3 +234,16 @@ def test_metrics_token__a_string_of_16_characters_or_more() -> None:
         build_settings({"METRICS_TOKEN": "short"})
     with pytest.raises(ConfigurationError, match="METRICS_TOKEN"):
         build_settings({"METRICS_TOKEN": 1234567890123456789})
+
+
+def test_secret_masking_settings__default_on_and_validated() -> None:
+    assert build_settings({}).MASK_SECRET_ARGUMENTS is True
+    assert build_settings({}).SECRET_ARGUMENT_NAMES == ()
+    built = build_settings({"MASK_SECRET_ARGUMENTS": False, "SECRET_ARGUMENT_NAMES": ["pin"]})
+    assert (built.MASK_SECRET_ARGUMENTS, built.SECRET_ARGUMENT_NAMES) == (False, ("pin",))
+    with pytest.raises(ConfigurationError, match="MASK_SECRET_ARGUMENTS'\\] must be bool"):
+        build_settings({"MASK_SECRET_ARGUMENTS": "no"})
+    with pytest.raises(ConfigurationError, match="SECRET_ARGUMENT_NAMES'\\] must be list or"):
+        build_settings({"SECRET_ARGUMENT_NAMES": "pin"})
+    with pytest.raises(ConfigurationError, match=r"with letters in them.*\['', 42\]"):
+        build_settings({"SECRET_ARGUMENT_NAMES": ["pin", "", 42]})

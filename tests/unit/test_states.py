@@ -3,6 +3,7 @@
 import pytest
 from django.tasks import TaskResultStatus
 
+from taskmill.exceptions import InvalidTaskRecord
 from taskmill.states import (
     ACTIVE_STATES,
     FINISHED_STATES,
@@ -10,6 +11,7 @@ from taskmill.states import (
     State,
     can_transition,
     is_finished,
+    state_problem,
     to_django_status,
 )
 
@@ -56,9 +58,25 @@ def test_to_django_status__covers_every_state() -> None:
     assert set(EXPECTED_STATUS) == set(State)
 
 
-def test_to_django_status__unknown_state_raises_value_error() -> None:
-    with pytest.raises(ValueError, match="'paused' is not a valid State"):
+def test_to_django_status__unknown_state_raises_invalid_task_record_saying_what_happens() -> None:
+    # A ValueError still, as before; the message says what workers do with such a row.
+    with pytest.raises(InvalidTaskRecord) as caught:
         to_django_status("paused")
+    assert isinstance(caught.value, ValueError)
+    assert str(caught.value) == (
+        "state 'paused' is not a Taskmill state (blocked, ready, running, succeeded, failed, "
+        "cancelled); workers fail such tasks, after which a retry runs them again (admin "
+        "action or `taskmill retry`)"
+    )
+
+
+def test_state_problem__none_for_every_known_state() -> None:
+    assert [state_problem(state) for state in State.values] == [None] * len(State)
+    assert state_problem("") is not None
+
+
+def test_is_finished__an_unknown_state_is_not_finished_yet() -> None:
+    assert is_finished("bogus") is False
 
 
 @pytest.mark.parametrize("current", list(State), ids=str)
