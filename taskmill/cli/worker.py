@@ -36,6 +36,13 @@ def _add_worker_arguments(parser: CommandParser) -> None:
         help="replace a child after it ran this many tasks",
     )
     parser.add_argument(
+        "--max-memory-per-child",
+        default=None,
+        metavar="SIZE",
+        help="replace a child whose resident memory is above SIZE after a task, e.g. 512MiB "
+        "or 200MB (a plain number counts KiB)",
+    )
+    parser.add_argument(
         "--prefetch",
         type=int,
         default=None,
@@ -75,6 +82,7 @@ def _worker(command: BaseCommand, options: dict[str, Any]) -> None:
         queues=options["queues"],
         concurrency=options["concurrency"],
         max_tasks_per_child=options["max_tasks_per_child"],
+        max_memory_per_child=options["max_memory_per_child"],
         burst=options["burst"],
         grace=options["grace"],
         pool=options["pool"],

@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 from typing import NoReturn
 
 from ..context import STOP, ProgressReport
-from . import payload
+from . import containment, payload
 from .capture import RecordWriter, capturing_records, fd_writer, redirect_child_output
 from .parent import set_parent_death_signal, watch_parent
 from .runner import Reporting, announce_finished, run_attempt
@@ -65,7 +65,26 @@ def _reset_signals() -> None:
         signal.signal(getattr(signal, name), signal.SIG_DFL)
 
 
+def _restore_signal_handling() -> None:
+    # A task may have ignored or blocked SIGTERM; the next task must still stop when asked.
+    # Handlers before the mask: a SIGTERM held back by the mask then reaches ours.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def _end_leftover_processes() -> None:
+    killed = containment.end_descendants()
+    if killed:
+        logger.warning("killed %s process(es) the task left running pid=%s", killed, os.getpid())
+
+
 def _exit(code: int) -> NoReturn:
+    # Exiting already: a further SIGTERM must not interrupt the clean-up (SIGKILL still ends
+    # the child if the supervisor runs out of patience).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Also when stopped mid-task (SystemExit) or orphaned: nothing the task started stays.
+    _end_leftover_processes()
     # os._exit skips finalizers: the supervisor's database sockets, inherited through fork,
     # must not be shut down from here.
     for stream in (sys.stdout, sys.stderr):
@@ -90,6 +109,8 @@ def child_main(conn: Connection, parent_pid: int, output: OutputPipes) -> NoRetu
     """Serve the supervisor until told to stop or until the pipe closes."""
     _reset_signals()
     _die_with_parent(parent_pid)
+    # Processes a task starts stay below this one even if they double-fork or setsid().
+    containment.become_subreaper()
     redirect_child_output(output.stdout, output.stderr)
     channel = _Channel(conn)
     records = RecordWriter(fd_writer(output.log))
@@ -122,6 +143,9 @@ def _handle(channel: _Channel, records: RecordWriter, message: dict[str, object]
             capture=lambda level: capturing_records(records, level),
         )
         outcome = run_attempt(record, reporting)
+        # The attempt ends with the processes it started: none outlive it, whatever it did.
+        _end_leftover_processes()
+        _restore_signal_handling()
         channel.send(payload.outcome_message(task_id, outcome))
         if _terminating.is_set():
             _exit(128 + signal.SIGTERM)

@@ -22,7 +22,7 @@ from django.db import connections
 from ..context import ProgressReport
 from ..models import LogStream, TaskRecord
 from ..outcomes import Outcome, OutcomeKind
-from . import payload
+from . import containment, payload
 from .capture import OutputCollector, capturing_in_process
 from .runner import Reporting, announce_finished, run_attempt
 
@@ -46,6 +46,7 @@ class Child:
     conn: Connection | None = None
     task_id: UUID | None = None
     tasks_run: int = 0
+    memory_checked_after: int = 0  # tasks_run when its memory was last read
     kill_reason: str | None = None  # "timeout", "cancel", "shutdown" once a kill began
     kill_deadline: float | None = None  # when SIGTERM turns into SIGKILL
     exit_code: int | None = None
@@ -99,11 +100,17 @@ class ForkPool:
 
     size: int
     max_tasks_per_child: int | None = None
+    max_memory_per_child: int | None = None  # bytes of resident memory
     supports_kill: bool = True
     children: list[Child] = field(default_factory=list)
     _finished_backlog: list[bytes] = field(default_factory=list)
 
     def start(self) -> None:
+        if self.max_memory_per_child is not None and not containment.can_read_memory():
+            logger.warning(
+                "--max-memory-per-child is not enforced: this system has no /proc to read a "
+                "child's resident memory from"
+            )
         self.children = [self._spawn(Child(index=i)) for i in range(self.size)]
 
     def _spawn(self, child: Child) -> Child:
@@ -176,6 +183,10 @@ class ForkPool:
         self._signal(child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
 
     def _signal(self, child: Child, signum: int) -> None:
+        if signum == signal.SIGKILL:
+            # Its descendants too: a task's processes must not outlive the attempt.
+            containment.kill_tree(child.pid)
+            return
         with contextlib.suppress(ProcessLookupError):
             os.kill(child.pid, signum)
 
@@ -271,26 +282,41 @@ class ForkPool:
         child.output_fds = {}
 
     def _exit_code(self, child: Child) -> int | None:
-        try:
-            pid, status = os.waitpid(child.pid, os.WNOHANG)
-        except ChildProcessError:
-            return -1
-        if pid == 0:
-            return None
-        return os.waitstatus_to_exitcode(status)
+        return containment.reap(child.pid)
 
     def _recycle_worn_out(self) -> None:
-        if self.max_tasks_per_child is None:
+        if self.max_tasks_per_child is None and self.max_memory_per_child is None:
             return
         for child in self.children:
             if (
                 child.task_id is None
                 and not child.stopping
                 and child.conn is not None
-                and child.tasks_run >= self.max_tasks_per_child
+                and (self._has_run_its_tasks(child) or self._is_over_memory(child))
             ):
                 child.stopping = True
                 child.conn.send_bytes(payload.STOP_MESSAGE)
+
+    def _has_run_its_tasks(self, child: Child) -> bool:
+        return self.max_tasks_per_child is not None and child.tasks_run >= self.max_tasks_per_child
+
+    def _is_over_memory(self, child: Child) -> bool:
+        # Read once after each task, not on every poll: an idle child's memory doesn't grow.
+        if self.max_memory_per_child is None or child.memory_checked_after == child.tasks_run:
+            return False
+        child.memory_checked_after = child.tasks_run
+        resident = containment.over_memory_limit(child.pid, self.max_memory_per_child)
+        if resident is None:
+            return False
+        logger.warning(
+            "child replaced: resident memory %s is over --max-memory-per-child %s pid=%s "
+            "tasks_run=%s",
+            containment.format_size(resident),
+            containment.format_size(self.max_memory_per_child),
+            child.pid,
+            child.tasks_run,
+        )
+        return True
 
     def announce_finished(self, records: list[TaskRecord]) -> None:
         self._finished_backlog.append(payload.finished_message(records))

@@ -13,6 +13,7 @@ from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend
 
 from ..backend import DatabaseBackend
+from .containment import parse_memory_size
 from .supervisor import Supervisor, WorkerOptions
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
@@ -70,6 +71,7 @@ def build_options(
     grace: float,
     pool: str,
     prefetch: int | None = None,
+    max_memory_per_child: str | None = None,
 ) -> WorkerOptions:
     """Return checked worker options; raise CommandError naming a bad value and the fix."""
     try:
@@ -81,6 +83,14 @@ def build_options(
         raise CommandError(f"--concurrency must be at least 1, not {concurrency}.")
     if max_tasks_per_child is not None and max_tasks_per_child < 1:
         raise CommandError(f"--max-tasks-per-child must be at least 1, not {max_tasks_per_child}.")
+    try:
+        memory_limit = (
+            None
+            if max_memory_per_child is None
+            else parse_memory_size(max_memory_per_child, "--max-memory-per-child")
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from error
     if grace < 0:
         raise CommandError(f"--grace must be 0 or more seconds, not {grace}.")
     if prefetch is not None and prefetch < 0:
@@ -96,6 +106,7 @@ def build_options(
         # Unset, it adapts to how long tasks take (worker/claim_ahead.py).
         prefetch=0 if solo else prefetch,
         max_tasks_per_child=max_tasks_per_child,
+        max_memory_per_child=memory_limit,
         burst=burst,
         grace=grace,
         solo=solo,

@@ -70,6 +70,7 @@ class WorkerOptions:
     queue_names: tuple[str, ...]
     concurrency: int
     max_tasks_per_child: int | None = None
+    max_memory_per_child: int | None = None  # bytes of resident memory after a task
     burst: bool = False
     grace: float = 30.0
     solo: bool = False
@@ -148,7 +149,9 @@ class Supervisor:
             SoloPool()
             if self.options.solo
             else ForkPool(
-                size=self.options.concurrency, max_tasks_per_child=self.options.max_tasks_per_child
+                size=self.options.concurrency,
+                max_tasks_per_child=self.options.max_tasks_per_child,
+                max_memory_per_child=self.options.max_memory_per_child,
             )
         )
         self.sleeper = Sleeper(self.queue)

@@ -11,6 +11,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+import taskmill
 from taskmill.models import TaskRecord
 from taskmill.outcomes import AttemptError, Transition
 from taskmill.queue import get_queue
@@ -52,6 +53,16 @@ def test_claim_takes_due_tasks_highest_priority_first_and_leases_them(queue: Que
         assert record.lease_expires_at is not None
         assert record.started_at is not None
     assert TaskRecord.objects.get(id=later.id).state == State.READY
+
+
+def test_claim__equal_priority_is_first_in_first_out(queue: Queue) -> None:
+    single = [tasks.noop.enqueue().id for _ in range(5)]
+    bulk = [result.id for result in taskmill.enqueue_many(tasks.noop, [((), {})] * 20)]
+    after = tasks.noop.enqueue().id
+    order: list[str] = []
+    while claimed := queue.claim(_request(limit=1)):
+        order.extend(str(record.id) for record in claimed)
+    assert order == [*single, *bulk, after]
 
 
 def test_claim_respects_limit_and_queues(queue: Queue) -> None:

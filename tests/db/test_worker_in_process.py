@@ -101,12 +101,18 @@ def test_worker_options_default_to_every_queue_of_the_backend() -> None:
     assert options.concurrency >= 1
 
 
+def test_worker_options_read_max_memory_per_child_as_bytes() -> None:
+    options = build_options(**_options(max_memory_per_child="512MiB"))  # type: ignore[arg-type]  # checked values above
+    assert options.max_memory_per_child == 512 * 1024**2
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
         ({"queues": ["nope"]}, "unknown queue\\(s\\) nope"),
         ({"concurrency": 0}, "--concurrency must be at least 1"),
         ({"max_tasks_per_child": 0}, "--max-tasks-per-child must be at least 1"),
+        ({"max_memory_per_child": "1.5G"}, "--max-memory-per-child '1.5G' isn't a size"),
         ({"grace": -1.0}, "--grace must be 0 or more"),
         ({"backend_alias": "missing"}, "--backend 'missing'"),
     ],
