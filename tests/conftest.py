@@ -10,7 +10,7 @@
 
 import os
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,7 @@ def worker_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[W
     """Start real `taskmill worker` processes on the test database; stop them afterwards.
 
     Needs @pytest.mark.django_db(transaction=True): the worker only sees committed rows.
+    `command_prefix` starts the worker through a command such as `ip netns exec NAME`.
     Teardown SIGTERMs each worker's process group, SIGKILLs it after 10 s and fails the test
     if any process of the group is left. A failed test shows each worker's output, printed
     after the worker stopped (so its shutdown logs are there too).
@@ -189,9 +190,13 @@ def worker_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[W
     _require_transactional_db(request)
     workers: list[WorkerProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:
+    def start(
+        *args: str, env: dict[str, str] | None = None, command_prefix: Sequence[str] = ()
+    ) -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(workers) + 1}.log"
-        worker = start_worker(args, env=worker_env(env), log_path=log_path)
+        worker = start_worker(
+            args, env=worker_env(env), log_path=log_path, command_prefix=command_prefix
+        )
         workers.append(worker)
         return worker
 

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -78,12 +78,24 @@ class WorkerProcess:
 class WorkerFactory(Protocol):
     """The `worker_process` fixture: start a worker with these CLI arguments."""
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None) -> WorkerProcess: ...
+    def __call__(
+        self, *args: str, env: dict[str, str] | None = None, command_prefix: Sequence[str] = ()
+    ) -> WorkerProcess: ...
 
 
-def start_worker(args: tuple[str, ...], *, env: Mapping[str, str], log_path: Path) -> WorkerProcess:
-    """Start `python -m django taskmill worker *args` with its output going to `log_path`."""
-    command = [sys.executable, "-m", "django", "taskmill", "worker", *args]
+def start_worker(
+    args: tuple[str, ...],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    command_prefix: Sequence[str] = (),
+) -> WorkerProcess:
+    """Start `python -m django taskmill worker *args` with its output going to `log_path`.
+
+    `command_prefix` runs the worker through another command, such as
+    `ip netns exec NAME`; it must exec the worker in place, so the pid stays the worker's.
+    """
+    command = [*command_prefix, sys.executable, "-m", "django", "taskmill", "worker", *args]
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
             command,

@@ -8,6 +8,11 @@ TASKMILL_PG_USER: PostgreSQL user (default postgres).
 TASKMILL_TEST_SECOND_DB=1: adds a second alias, "queue", on the same server.
 TASKMILL_TEST_SETTINGS: a JSON object used as the TASKMILL setting (e.g. a short lease for
     the worker processes of crash tests).
+TASKMILL_TEST_DB_HOST, TASKMILL_TEST_DB_PORT: where PostgreSQL or MariaDB is reached (default
+    127.0.0.1 and the vendor's port). Set by tests for worker subprocesses that reach the
+    server another way, e.g. through tests/chaos/forwarder.py from a network namespace.
+TASKMILL_TEST_CONN_HEALTH_CHECKS=1: sets CONN_HEALTH_CHECKS on PostgreSQL and MariaDB, as the
+    docs recommend for workers.
 """
 
 import json
@@ -30,6 +35,12 @@ if TEST_DB not in TEST_DB_CHOICES:
 # One id per test run: each run creates and drops its own test databases, so runs on the same
 # servers (two checkouts, two CI jobs) never share one.
 RUN_ID = os.environ.get("TASKMILL_TEST_RUN_ID") or secrets.token_hex(4)
+_HOST = os.environ.get("TASKMILL_TEST_DB_HOST", "127.0.0.1")
+_HEALTH_CHECKS = (
+    {"CONN_HEALTH_CHECKS": True}
+    if os.environ.get("TASKMILL_TEST_CONN_HEALTH_CHECKS") == "1"
+    else {}
+)
 
 
 def _database(suffix: str, live_name: str | None) -> dict[str, Any]:
@@ -50,19 +61,19 @@ def _database(suffix: str, live_name: str | None) -> dict[str, Any]:
             "TEST": {"NAME": str(_TMP_DIR / f"{test_name}.sqlite3")},
         }
     if TEST_DB == "postgres":
-        return {
+        return _HEALTH_CHECKS | {
             "ENGINE": "django.db.backends.postgresql",
-            "HOST": "127.0.0.1",
-            "PORT": "5432",
+            "HOST": _HOST,
+            "PORT": os.environ.get("TASKMILL_TEST_DB_PORT", "5432"),
             "USER": os.environ.get("TASKMILL_PG_USER", "postgres"),
             "PASSWORD": "",
             "NAME": live_name or "test",
             "TEST": {"NAME": test_name},
         }
-    return {
+    return _HEALTH_CHECKS | {
         "ENGINE": "django.db.backends.mysql",
-        "HOST": "127.0.0.1",
-        "PORT": "3306",
+        "HOST": _HOST,
+        "PORT": os.environ.get("TASKMILL_TEST_DB_PORT", "3306"),
         "USER": "root",
         "PASSWORD": "",
         "NAME": live_name or "test",

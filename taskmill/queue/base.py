@@ -332,12 +332,14 @@ class Queue(ABC):
             if not written:
                 written = self._finish_waited_on(lease, changes)
         if not written:
+            # The refused outcome is logged in full: it is recorded nowhere else.
             logger.warning(
-                "lease lost task_id=%s worker_id=%s attempt=%s state=%s: not recorded",
+                "lease lost task_id=%s worker_id=%s attempt=%s state=%s error=%s: not recorded",
                 lease.task_id,
                 lease.worker_id,
                 lease.attempt,
                 transition.state,
+                transition.error.exception_class_path if transition.error else "-",
             )
             return None
         return changes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta
 from typing import Any
@@ -135,6 +136,20 @@ def test_finish__lease_lost_leaves_record_untouched(queue: Queue) -> None:
     assert row.state == State.RUNNING
     assert row.lease_owner == "w2"
     assert row.return_value is None
+
+
+def test_finish__lease_lost_logs_the_refused_outcome_with_its_error(
+    queue: Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    tasks.noop.enqueue()
+    (record,) = queue.claim(_request())
+    TaskRecord.objects.filter(id=record.id).update(lease_owner="w2")
+    error = AttemptError(exception_class_path="builtins.ValueError", traceback="ValueError: x\n")
+    failed = Transition(state=State.FAILED, error=error)
+    with caplog.at_level(logging.WARNING, logger="taskmill.queue.base"):
+        assert queue.finish(Lease.of(record), failed, prior_errors=[], now=timezone.now()) is None
+    assert f"lease lost task_id={record.id}" in caplog.text
+    assert "state=failed error=builtins.ValueError: not recorded" in caplog.text
 
 
 def test_finish_with_retry_puts_the_task_back_with_its_error(queue: Queue) -> None:

@@ -165,6 +165,17 @@ def ledger_task(key: str) -> str:
     return key
 
 
+@task(takes_context=True)
+def record_execution(context: TaskmillContext, gate: str = "") -> int:
+    """Wait at `gate` if one is given, then append a ledger row naming this attempt."""
+    if gate:
+        block_until_released.call(gate)
+    LedgerEntry.objects.create(
+        result_id=context.task_result.id, key="", pid=os.getpid(), attempt=context.attempt
+    )
+    return context.attempt
+
+
 @task(max_attempts=25, retry_delay=0, takes_context=True)
 def ledger_attempt(context: TaskmillContext, key: str, work_seconds: float) -> str:
     """Work a little, append a ledger row naming this attempt, work a little more.
