@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 from uuid import UUID
 
 from ..conf import get_settings
 from ..models import TaskRecord
 from ..row_checks import read_options
+
+# The largest attempt count every database's column holds (PostgreSQL's integer). Claims leave
+# a row at this count alone: its `attempts + 1` would overflow and fail the whole claim, so one
+# row set by hand would stop every worker. Such a row waits, visible, until someone lowers it.
+MAX_STORED_ATTEMPTS: Final = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

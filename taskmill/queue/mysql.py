@@ -30,7 +30,7 @@ from ..models import TaskRecord
 from ..states import State
 from .base import Queue
 from .clock import DatabaseNow
-from .lease import ClaimRequest
+from .lease import MAX_STORED_ATTEMPTS, ClaimRequest
 from .session_lock import SessionLock
 
 
@@ -47,6 +47,7 @@ class MySQLQueue(Queue):
                     state=State.READY,
                     queue_name__in=list(request.queue_names),
                     run_after__lte=DatabaseNow(),
+                    attempts__lt=MAX_STORED_ATTEMPTS,
                 )
                 .order_by("-priority", "run_after", "id")
                 .values_list("id", flat=True)[: request.limit]

@@ -37,7 +37,7 @@ from ..models import TaskRecord
 from ..states import State
 from .base import Queue
 from .finishing import FinalRow
-from .lease import ClaimRequest
+from .lease import MAX_STORED_ATTEMPTS, ClaimRequest
 from .session_lock import SessionLock
 from .waiter import Waiter
 
@@ -71,6 +71,7 @@ class SQLiteQueue(Queue):
                 WHERE {c["state"]} = '{State.READY.value}'
                   AND {c["queue_name"]} IN (SELECT value FROM json_each(%s))
                   AND {c["run_after"]} <= %s
+                  AND {c["attempts"]} < {MAX_STORED_ATTEMPTS}
                 ORDER BY {c["priority"]} DESC, {c["run_after"]}, {c["id"]}
                 LIMIT %s
             )

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import DatabaseError, DataError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import JSONField, Value
 from django.tasks import default_task_backend
 from django.test import Client
@@ -16,7 +16,7 @@ import taskmill
 from taskmill.exceptions import InvalidTaskRecord
 from taskmill.models import TaskRecord
 from taskmill.queue import get_queue
-from taskmill.queue.lease import ClaimRequest
+from taskmill.queue.lease import MAX_STORED_ATTEMPTS, ClaimRequest
 from tests.chaos.scale import Figures
 from tests.integration.helpers import error_paths, record, state_of
 from tests.processes import WorkerFactory
@@ -245,17 +245,13 @@ def test_task_exhausting_memory_fails_alone(worker_process: WorkerFactory) -> No
     assert record(after.id).return_value == 7
 
 
-@pytest.mark.only_on("postgresql")
-@pytest.mark.xfail(
-    strict=True,
-    raises=DataError,
-    reason="issue 8: the claim's attempts + 1 overflows PostgreSQL's integer column, so every "
-    "claim fails until the row is fixed",
-)
-def test_an_attempt_count_at_the_column_maximum_fails_alone() -> None:
-    corrupt(attempts=2**31 - 1)
+def test_an_attempt_count_at_the_column_maximum_is_left_alone_and_the_others_run() -> None:
+    stuck = corrupt(attempts=MAX_STORED_ATTEMPTS)
     good = tasks.add.enqueue(2, 2)
     request = ClaimRequest(worker_id="test", queue_names=("default",), limit=10, lease_seconds=30)
-    # The worker claims like this; today the statement raises, for every claim.
+    # The claim's attempts + 1 would overflow PostgreSQL's integer and fail every claim.
     claimed = get_queue("default").claim(request)
-    assert str(good.id) in {str(row.id) for row in claimed}
+    assert [str(row.id) for row in claimed] == [good.id]
+    assert state_of(stuck) == "ready"
+    TaskRecord.objects.filter(id=stuck).update(attempts=0)
+    assert [str(row.id) for row in get_queue("default").claim(request)] == [stuck]
