@@ -79,13 +79,13 @@ INSERT_SERIES: Final = """
 INSERT INTO taskmill_taskrecord (
     id, backend, task_path, queue_name, priority, state, args, kwargs, options,
     enqueued_at, run_after, started_at, last_attempted_at, finished_at,
-    attempts, worker_ids, errors, has_dependants
+    attempts, worker_ids, errors, handed_back, has_dependants
 )
 SELECT
     gen_random_uuid(), 'default', 'bench.tasks.task_' || (i %% %s), 'default', 0,
     CASE WHEN i %% 50 = 0 THEN 'failed' ELSE 'succeeded' END, '[]', '{}', '{}',
     at, at, at + interval '1 second', at + interval '1 second', at + interval '2 seconds',
-    1, '["bench"]', '[]', false
+    1, '["bench"]', '[]', '[]', false
 FROM generate_series(1, %s) AS i, LATERAL (SELECT now() - i * interval '1 second' AS at) t
 """
 
