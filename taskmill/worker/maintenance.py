@@ -19,7 +19,7 @@ from ..scheduler import Scheduler, missed_after
 from ..schedules import ScheduleSpec
 
 if TYPE_CHECKING:
-    from .supervisor import WorkerOptions
+    from .options import WorkerOptions
 
 logger = logging.getLogger("taskmill.worker")
 

@@ -14,7 +14,8 @@ from django.tasks.exceptions import InvalidTaskBackend
 
 from ..backend import DatabaseBackend
 from .containment import parse_memory_size
-from .supervisor import Supervisor, WorkerOptions
+from .options import WorkerOptions
+from .supervisor import Supervisor
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
 VERBOSITY_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}

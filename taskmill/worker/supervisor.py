@@ -4,12 +4,9 @@ outcomes, heartbeats, rescues, and shuts down gracefully. It never runs user cod
 run() is a loop around run_once() (named steps) and _wait_for_work().
 """
 
-import contextlib
-import copy
 import logging
 import os
 import random
-import signal
 import socket
 import time
 from collections import deque
@@ -19,25 +16,32 @@ from datetime import timedelta
 from typing import Final
 from uuid import UUID
 
-from django.db import DatabaseError, InterfaceError, transaction
+from django.db import DatabaseError, InterfaceError
 from django.utils import timezone
 
 from ..conf import get_settings
-from ..context import ProgressReport
-from ..exceptions import InvalidTaskRecord, QueueBusy, QueueError, TaskCancelled, TaskCrashed
+from ..exceptions import QueueBusy, QueueError
 from ..models import TaskRecord, Worker
-from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
+from ..outcomes import Outcome, next_transition
 from ..queue import get_queue
 from ..queue.base import Queue
 from ..queue.errors import translate
-from ..queue.finishing import Finish
 from ..queue.lease import ClaimRequest, Lease
-from ..row_checks import read_errors, read_options, read_worker_ids, row_problems
+from ..row_checks import read_options, row_problems
 from ..schedules import declared_specs
 from .capture import OutputCollector
 from .claim_ahead import ClaimAhead
+from .endings import (
+    CANCELLED_BEFORE_START,
+    CANCELLED_WHILE_RUNNING,
+    crashed,
+    invalid_record,
+    timed_out,
+)
 from .maintenance import Maintenance
+from .options import WorkerOptions, new_worker_id
 from .pool import ChildExited, ForkPool, OutcomeReceived, Pool, ProgressReceived, SoloPool
+from .recording import WRITE_BATCH, WRITE_DELAY, PendingWrite, Recorder, Running, as_finished
 from .sleeper import Sleeper, Wake
 
 logger = logging.getLogger("taskmill.worker")
@@ -56,69 +60,6 @@ BURST_ERROR_LIMIT: Final = 5
 # retried with a backoff from BUSY_BACKOFF_MIN, doubling; the last try's error ends the start.
 STARTUP_BUSY_TRIES: Final = 5
 BUSY_BACKOFF_MIN: Final = 0.5
-# Outcomes are written in batches while the worker has claimed tasks in hand: when this many
-# are waiting, or when the oldest has waited this long, whichever comes first. With nothing
-# in hand they are written at once.
-WRITE_BATCH: Final = 100
-WRITE_DELAY: Final = 0.05
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkerOptions:
-    backend_alias: str
-    database_alias: str
-    queue_names: tuple[str, ...]
-    concurrency: int
-    max_tasks_per_child: int | None = None
-    max_memory_per_child: int | None = None  # bytes of resident memory after a task
-    burst: bool = False
-    grace: float = 30.0
-    solo: bool = False
-    # Tasks claimed ahead of free slots while the queue is busy; None adapts it to how long
-    # tasks take (see claim_ahead.py).
-    prefetch: int | None = 0
-
-
-@dataclass(slots=True, kw_only=True)
-class Running:
-    """A task this worker holds, with what it needs to record or release it."""
-
-    record: TaskRecord
-    lease: Lease
-    deadline: float | None  # monotonic time of its timeout; None also until dispatched
-    # Monotonic time it was handed to a child: from then on it may have had side effects.
-    dispatched_at: float | None = None
-    output: OutputCollector
-    progress: ProgressReport | None = None  # the latest report, until stored
-
-
-@dataclass(slots=True, kw_only=True)
-class PendingWrite:
-    """An outcome decided but not yet written (the database was away)."""
-
-    running: Running
-    transition: Transition | None  # None: release unrun
-
-
-def _error(kind: type[BaseException], message: str) -> AttemptError:
-    return AttemptError(
-        exception_class_path=f"{kind.__module__}.{kind.__qualname__}",
-        traceback=f"{kind.__module__}.{kind.__qualname__}: {message}\n",
-    )
-
-
-CANCELLED_WHILE_RUNNING: Final = Outcome(
-    kind=OutcomeKind.CANCELLED, error=_error(TaskCancelled, "cancelled while running")
-)
-CANCELLED_BEFORE_START: Final = Outcome(
-    kind=OutcomeKind.CANCELLED,
-    error=_error(TaskCancelled, "cancelled before it started (claimed ahead by its worker)"),
-)
-
-
-def new_worker_id() -> str:
-    host = socket.gethostname()[:40]
-    return f"{host}:{os.getpid()}:{random.randbytes(3).hex()}"  # noqa: S311 - an id, not a secret
 
 
 @dataclass(eq=False)
@@ -145,6 +86,7 @@ class Supervisor:
         self.write_due_at: float | None = None  # when the oldest pending write must be made
         self.queue_busy = False
         self.queue: Queue = get_queue(self.options.database_alias)
+        self.recorder = Recorder(self.queue)
         self.pool: Pool = (
             SoloPool()
             if self.options.solo
@@ -331,16 +273,11 @@ class Supervisor:
         if event.kill_reason == "timeout":
             running = self.running.get(event.task_id)
             limit = running.record.options.get("timeout") if running else None
-            outcome = Outcome(
-                kind=OutcomeKind.TIMED_OUT,
-                error=_error(TimeoutError, f"task exceeded its timeout of {limit} s"),
-            )
+            outcome = timed_out(limit)
         elif event.kill_reason == "cancel":
             outcome = CANCELLED_WHILE_RUNNING
         else:
-            outcome = Outcome(
-                kind=OutcomeKind.CRASHED, error=_error(TaskCrashed, _describe_exit(event.exit_code))
-            )
+            outcome = crashed(event.exit_code)
         self._settle(event.task_id, outcome)
 
     def _settle(self, task_id: UUID, outcome: Outcome) -> None:
@@ -382,90 +319,24 @@ class Supervisor:
             self._write_pending()
 
     def _write_pending(self) -> None:
-        """Record every decided outcome: final ones in batched statements, and everything in
-        one transaction when there is more than one kind of write to make."""
+        """Record every decided outcome (worker/recording.py), then forget those tasks."""
         if not self.pending:
             self.write_due_at = None
             return
         batch = list(self.pending)
-        for write in batch:
-            write.running.output.finish()
-        runs = [write.running for write in batch]
-        simple = not any(
-            write.transition is None or not write.transition.is_final for write in batch
-        ) and not any(r.progress is not None or r.output.has_unwritten for r in runs)
-        # A batch of final outcomes with no output is one statement: no transaction needed.
-        with (
-            contextlib.nullcontext()
-            if simple
-            else transaction.atomic(using=self.queue.database_alias)
-        ):
-            # Output and progress first: a task seen finished has all of its output stored.
-            self._store_reports(runs)
-            results = self._write_all(batch)
         finished: list[TaskRecord] = []
-        for write, changes in zip(batch, results, strict=True):
+        for write, changes in self.recorder.write(batch):
             running = write.running
-            if write.transition is None:
-                logger.info("task released task_id=%s", running.lease.task_id)
-            else:
-                self._log_outcome(running, write.transition, changes is not None)
-                if changes is not None:
-                    self.attempts_recorded += 1
-                    if write.transition.is_final:
-                        finished.append(_as_finished(running.record, changes))
+            if write.transition is not None and changes is not None:
+                self.attempts_recorded += 1
+                if write.transition.is_final:
+                    finished.append(as_finished(running.record, changes))
             self.running.pop(running.lease.task_id, None)
             self.dispatched.pop(running.lease.task_id, None)
         del self.pending[: len(batch)]
         self.write_due_at = None
         if finished:
             self.pool.announce_finished(finished)
-
-    def _write_all(self, batch: list[PendingWrite]) -> list[dict[str, object] | None]:
-        """Release or finish each write; return what was written for each (None: lease lost)."""
-        finishes = [
-            Finish(
-                lease=write.running.lease,
-                transition=write.transition,
-                prior_errors=read_errors(write.running.record.errors)[0],
-            )
-            for write in batch
-            if write.transition is not None
-        ]
-        finished = iter(self.queue.finish_many(finishes, now=timezone.now()))
-        results: list[dict[str, object] | None] = []
-        for write in batch:
-            if write.transition is not None:
-                results.append(next(finished))
-                continue
-            results.append({} if self._hand_back(write.running) else None)
-        return results
-
-    def _hand_back(self, running: Running) -> bool:
-        prior = read_worker_ids(running.record.worker_ids)[0][:-1]
-        handed_back = running.record.handed_back
-        return self.queue.release(
-            running.lease,
-            prior_worker_ids=prior,
-            started=running.dispatched_at is not None,
-            # A hand-edited column must not stop the hand-back: the note is then the only one.
-            prior_handed_back=handed_back if isinstance(handed_back, list) else [],
-        )
-
-    def _log_outcome(self, running: Running, transition: Transition, recorded: bool) -> None:
-        if not recorded:
-            return
-        level = logging.WARNING if transition.error is not None else logging.INFO
-        error = transition.error.exception_class_path if transition.error else "-"
-        logger.log(
-            level,
-            "task %s task_id=%s path=%s attempt=%s error=%s",
-            transition.state,
-            running.lease.task_id,
-            running.record.task_path,
-            running.lease.attempt,
-            error,
-        )
 
     def _enforce_deadlines(self, now: float) -> None:
         if self.stop_deadline is not None and now >= self.stop_deadline:
@@ -533,7 +404,7 @@ class Supervisor:
             if problems:
                 # Written by hand or by a migration: the child would trip on it, or worse, this
                 # loop would. It fails alone, saying what is wrong.
-                self._settle(record.id, _invalid_record(problems))
+                self._settle(record.id, invalid_record(problems))
                 continue
             self.buffer.append(running)
         self._dispatch_buffered()
@@ -564,31 +435,12 @@ class Supervisor:
         if now < self.next_report_at or not self._has_reports():
             return
         self.next_report_at = now + REPORT_INTERVAL
-        self._store_reports(list(self.dispatched.values()))
+        self.recorder.store_reports(list(self.dispatched.values()))
 
     def _has_reports(self) -> bool:
         return any(
             r.progress is not None or r.output.has_unwritten for r in self.dispatched.values()
         )
-
-    def _store_reports(self, runs: list[Running]) -> None:
-        """Write running tasks' captured output and latest progress; kept in memory on error."""
-        chunks = []
-        with_output = [r for r in runs if r.output.has_unwritten]
-        for running in with_output:
-            if running.output.next_seq is None:
-                running.output.next_seq = self.queue.next_log_seq(
-                    running.lease.task_id, running.lease.attempt
-                )
-            chunks.extend(running.output.take_chunks(timezone.now()))
-        if chunks:
-            self.queue.write_log_chunks(chunks)
-            for running in with_output:
-                running.output.written()
-        for running in runs:
-            if running.progress is not None:
-                self.queue.set_progress(running.lease, running.progress)
-                running.progress = None
 
     def _heartbeat_if_due(self, now: float) -> None:
         if now < self.next_heartbeat_at:
@@ -707,28 +559,3 @@ class Supervisor:
     def install_signal_handlers(self) -> Callable[[], None]:
         """Route SIGTERM/SIGINT to request_stop; return a function restoring the old handlers."""
         return self.sleeper.install_signal_handlers(self.request_stop)
-
-
-def _as_finished(claimed: TaskRecord, changes: dict[str, object]) -> TaskRecord:
-    """The record as it now stands, built from the claim and what finish() wrote."""
-    record = copy.copy(claimed)
-    for name, value in changes.items():
-        setattr(record, name, value)
-    return record
-
-
-def _invalid_record(problems: list[str]) -> Outcome:
-    message = f"This task's row can't be run as it stands: {'; '.join(problems)}."
-    return Outcome(
-        kind=OutcomeKind.FAILED, error=_error(InvalidTaskRecord, message), retryable=False
-    )
-
-
-def _describe_exit(exit_code: int) -> str:
-    if exit_code < 0:
-        try:
-            name = signal.Signals(-exit_code).name
-        except ValueError:
-            name = f"signal {-exit_code}"
-        return f"the task's process was killed by {name}"
-    return f"the task's process exited with code {exit_code}"
