@@ -340,6 +340,8 @@ class ForkPool:
         self._flush_finished_backlog()
 
     def _flush_finished_backlog(self) -> None:
+        if not self._finished_backlog:  # the common case: every poll comes here
+            return
         # Any live child may send task_finished; one that is busy reads it after its task.
         live = [
             c
