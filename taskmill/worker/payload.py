@@ -47,9 +47,12 @@ def record_from_json(data: dict[str, Any]) -> TaskRecord:
         values[name] = datetime.fromisoformat(raw) if raw is not None else None
     # Positional arguments, one per column, take Model.__init__'s fast path: a child builds
     # two records per task, and keyword arguments cost twice as much.
-    return TaskRecord(
+    # (The stubs' plugin types positional model arguments as the first field's, hence Any.)
+    model: Any = TaskRecord
+    record: TaskRecord = model(
         *[values[name] if name in values else default() for name, default in _columns()]
     )
+    return record
 
 
 @cache
