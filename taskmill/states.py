@@ -22,6 +22,8 @@ class State(TextChoices):
 
 ACTIVE_STATES: Final = frozenset({State.BLOCKED, State.READY, State.RUNNING})
 FINISHED_STATES: Final = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED})
+# State.values builds a new list on every access, and workers ask for each task they run.
+_STATE_VALUES: Final = frozenset(State.values)
 
 TRANSITIONS: Final[dict[State, frozenset[State]]] = {
     State.BLOCKED: frozenset({State.READY, State.CANCELLED}),
@@ -45,7 +47,7 @@ _DJANGO_STATUS: Final = {
 
 def state_problem(state: str) -> str | None:
     """Return why state is none of Taskmill's states (a row changed by hand), else None."""
-    if state in State.values:
+    if state in _STATE_VALUES:
         return None
     return (
         f"state {state!r} is not a Taskmill state ({', '.join(State.values)}); workers fail "
@@ -61,7 +63,8 @@ def to_django_status(state: State | str) -> TaskResultStatus:
     problem = state_problem(state)
     if problem is not None:
         raise InvalidTaskRecord(problem)
-    return _DJANGO_STATUS[State(state)]
+    # Members hash as their values: a plain string finds its state without State(state).
+    return _DJANGO_STATUS[state]  # type: ignore[index]  # a str is a valid key at run time
 
 
 def can_transition(current: State | str, new: State | str) -> bool:

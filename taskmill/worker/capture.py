@@ -197,7 +197,9 @@ def capturing_records(handler: logging.Handler, level: int) -> Iterator[None]:
         yield
     finally:
         root.removeHandler(handler)
-        root.setLevel(previous)
+        # Only if lowered: setLevel() clears the level cache of every logger in the process.
+        if root.level != previous:
+            root.setLevel(previous)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()

@@ -9,6 +9,7 @@ import fcntl
 import gc
 import logging
 import os
+import select
 import signal
 import time
 from collections.abc import Iterator
@@ -52,6 +53,9 @@ class Child:
     exit_code: int | None = None
     stopping: bool = False
     output_fds: dict[int, str] = field(default_factory=dict)  # read end -> stream
+    # The output_fds, to read only those with data. Quoted: select.poll is a function at run
+    # time, only a class to the type checker.
+    output_poll: "select.poll | None" = None
     collector: OutputCollector | None = None  # the running attempt's output
 
 
@@ -142,11 +146,15 @@ class ForkPool:
         child_end.close()
         for _, write in pipes.values():
             os.close(write)
+        output_poll = select.poll()
+        for read, _ in pipes.values():
+            output_poll.register(read, select.POLLIN)
         fresh = Child(
             index=child.index,
             pid=pid,
             conn=parent_end,
             output_fds={read: stream for stream, (read, _) in pipes.items()},
+            output_poll=output_poll,
         )
         logger.debug("child started index=%s pid=%s", fresh.index, pid)
         return fresh
@@ -259,7 +267,14 @@ class ForkPool:
 
     def _read_output(self, child: Child, budget: int | None = None) -> None:
         """Read what a child wrote into its running attempt's collector (or the console)."""
-        for fd, stream in list(child.output_fds.items()):
+        if child.output_poll is None:
+            return
+        # One poll() instead of a read() per pipe: this runs several times per task, and most
+        # tasks write nothing. A pipe holding data, or whose writers are gone, shows as ready.
+        for fd, _ in child.output_poll.poll(0):
+            stream = child.output_fds.get(fd)
+            if stream is None:
+                continue
             taken = 0
             while budget is None or taken < budget:
                 try:
@@ -268,6 +283,7 @@ class ForkPool:
                     break
                 if not data:  # every write end closed: the child is gone
                     del child.output_fds[fd]
+                    child.output_poll.unregister(fd)
                     os.close(fd)
                     break
                 taken += len(data)
@@ -280,6 +296,7 @@ class ForkPool:
         for fd in child.output_fds:
             os.close(fd)
         child.output_fds = {}
+        child.output_poll = None
 
     def _exit_code(self, child: Child) -> int | None:
         return containment.reap(child.pid)
@@ -323,6 +340,8 @@ class ForkPool:
         self._flush_finished_backlog()
 
     def _flush_finished_backlog(self) -> None:
+        if not self._finished_backlog:  # the common case: every poll comes here
+            return
         # Any live child may send task_finished; one that is busy reads it after its task.
         live = [
             c
