@@ -233,5 +233,5 @@ def test_worker_refuses_an_unmigrated_database(tmp_path: Path) -> None:
         check=False,
     )
     assert finished.returncode == 1
-    assert "are not up to date (missing migrations: 0001_initial)" in finished.stderr
+    assert "are not up to date (missing migrations: 0001_initial, " in finished.stderr
     assert "manage.py migrate --database default" in finished.stderr
