@@ -8,6 +8,7 @@ write after a claim fenced by its Lease.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -22,11 +23,12 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Max, Q, Value
 from django.utils import timezone
 
+from ..codec import to_json_text
 from ..exceptions import InvalidTaskRecord, WorkerLost
 from ..models import LogChunk, TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..results import StoredError, StoredHandBack, cancelled_error, error_entry
-from ..row_checks import read_errors, read_options
+from ..row_checks import read_errors, read_options, read_worker_ids
 from ..states import ACTIVE_STATES, State, is_finished, state_problem
 from .clock import DatabaseNow
 from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
@@ -75,10 +77,6 @@ def _unknown_state() -> Q:
 
 class Queue(ABC):
     """The queue stored in one database alias."""
-
-    #: Whether finish_many() writes final outcomes in one statement per batch (dialects that
-    #: override _finish_final_batch); otherwise it takes one statement per task.
-    finishes_in_batches: bool = False
 
     def __init__(self, database_alias: str) -> None:
         self.database_alias = database_alias
@@ -143,12 +141,28 @@ class Queue(ABC):
         return sql, fields
 
     def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
-        """Insert rows in one multi-row INSERT, preparing values without Django's compiler.
+        """Insert rows in one multi-row INSERT, preparing values without Django's compiler."""
+        insert, _ = self._insert_columns
+        head, _, row = insert.rpartition(" VALUES ")
+        self._execute_insert(f"{head} VALUES {', '.join([row] * len(records))}", records)
+
+    def _insert_one_sql(self, insert: str) -> str:
+        """The statement inserting one ready task; dialects that push wake-ups extend it."""
+        return insert
+
+    def _insert_one(self, record: TaskRecord) -> None:
+        """Insert one task and wake workers in a single statement, atomic on its own."""
+        insert, _ = self._insert_columns
+        sql = self._insert_one_sql(insert) if record.state == State.READY else insert
+        self._execute_insert(sql, [record])
+
+    def _execute_insert(self, sql: str, records: Sequence[TaskRecord]) -> None:
+        """Run an INSERT of `records`, in _insert_columns' order, and mark them saved.
 
         Rows of one enqueue_many() share most values (task, queue, options, times); a value
         equal to the previous row's, of the same type, reuses its prepared form.
         """
-        insert, fields = self._insert_columns
+        _, fields = self._insert_columns
         connection = self.connection
         names = [field.attname for field in fields]
         params: list[Any] = []
@@ -162,29 +176,11 @@ class Queue(ABC):
                     prepared = field.get_db_prep_save(value, connection)
                     previous[index] = (value, prepared)
                 params.append(prepared)
-        head, _, row = insert.rpartition(" VALUES ")
         with connection.cursor() as cursor:
-            cursor.execute(f"{head} VALUES {', '.join([row] * len(records))}", params)
+            cursor.execute(sql, params)
         for record in records:
             record._state.adding = False
             record._state.db = self.database_alias
-
-    def _insert_one_sql(self, insert: str) -> str:
-        """The statement inserting one ready task; dialects that push wake-ups extend it."""
-        return insert
-
-    def _insert_one(self, record: TaskRecord) -> None:
-        """Insert one task and wake workers in a single statement, atomic on its own."""
-        insert, fields = self._insert_columns
-        connection = self.connection
-        params = [
-            field.get_db_prep_save(getattr(record, field.attname), connection) for field in fields
-        ]
-        sql = self._insert_one_sql(insert) if record.state == State.READY else insert
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-        record._state.adding = False
-        record._state.db = self.database_alias
 
     def _insert_unique(self, record: TaskRecord) -> TaskRecord:
         manager = TaskRecord.objects.using(self.database_alias)
@@ -316,10 +312,45 @@ class Queue(ABC):
             for finish, changes in zip(finishes, all_changes, strict=True)
         ]
 
+    @property
+    def finishes_in_batches(self) -> bool:
+        """Whether finish_many() writes final outcomes in one statement per batch."""
+        return self._finish_sql(1) is not None
+
+    def _finish_sql(self, rows: int) -> str | None:
+        """An UPDATE writing `rows` final outcomes, fenced as finish() is, taking per row the
+        parameters _finish_final_batch() binds and RETURNING the ids written; None if the
+        dialect can't (one statement per task then)."""
+        return None
+
     def _finish_final_batch(self, rows: Sequence[FinalRow]) -> set[UUID]:
-        """Write final outcomes of tasks without dependants in one statement, fenced as
-        finish() is; return the ids written. Dialects that can't leave it to finish()."""
-        return set()
+        """Write final outcomes of tasks without dependants in one statement; return the ids
+        written (none where the dialect has no such statement)."""
+        sql = self._finish_sql(len(rows))
+        if sql is None:
+            return set()
+        connection = self.connection
+        id_field = TaskRecord._meta.get_field("id")
+        time_field = TaskRecord._meta.get_field("finished_at")
+        params: list[Any] = []
+        for row in rows:
+            changes = row.changes
+            value = changes["return_value"]
+            params += [
+                id_field.get_db_prep_value(row.lease.task_id, connection),
+                row.lease.worker_id,
+                row.lease.attempt,
+                str(changes["state"]),
+                json.dumps(changes["errors"]),
+                # JSONField stores None as SQL NULL, as Django's own save would.
+                None if value is None else to_json_text(value),
+                time_field.get_db_prep_value(changes["finished_at"], connection),
+                time_field.get_db_prep_value(changes["expires_at"], connection),
+            ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            # A uuid on PostgreSQL, its hex text on SQLite.
+            return {UUID(str(task_id)) for (task_id,) in cursor.fetchall()}
 
     def _finish_one(self, finish: Finish, changes: dict[str, Any]) -> dict[str, Any] | None:
         lease, transition = finish.lease, finish.transition
@@ -401,7 +432,9 @@ class Queue(ABC):
             record.id
             for record in stray
             if record.id not in known
-            and self.release(Lease.of(record), prior_worker_ids=record.worker_ids[:-1])
+            and self.release(
+                Lease.of(record), prior_worker_ids=read_worker_ids(record.worker_ids)[0][:-1]
+            )
         ]
 
     def next_log_seq(self, task_id: UUID, attempt: int) -> int:

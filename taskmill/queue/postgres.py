@@ -22,21 +22,17 @@ Quirks handled:
 """
 
 import hashlib
-import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import cached_property
 from typing import Any, Final
-from uuid import UUID
 
 import psycopg
 
-from ..codec import to_json_text
 from ..exceptions import DatabaseUnavailable
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
-from .finishing import FinalRow
 from .lease import MAX_STORED_ATTEMPTS, ClaimRequest
 from .session_lock import SessionLock
 from .waiter import Waiter
@@ -48,8 +44,6 @@ CANCEL_CHANNEL: Final = "taskmill_cancel"
 
 
 class PostgresQueue(Queue):
-    finishes_in_batches = True
-
     def notify(self, queue_names: Iterable[str]) -> None:
         names = sorted(set(queue_names))
         if not names:
@@ -110,7 +104,7 @@ class PostgresQueue(Queue):
         # so the claim and the read of what was claimed are one round trip.
         return list(TaskRecord.objects.using(self.database_alias).raw(self._claim_sql, params))
 
-    def _finish_sql(self, rows: int) -> str:
+    def _finish_sql(self, rows: int) -> str | None:
         table, c = self.quoted_names()
         # Every value arrives as text (or typed by the driver) and is cast where it is used,
         # so the statement reads the same with client- and server-side parameter binding.
@@ -135,26 +129,6 @@ class PostgresQueue(Queue):
               AND NOT t.{c["has_dependants"]}
             RETURNING t.{c["id"]}
         """  # noqa: S608 - only quoted identifiers, placeholders and a State constant
-
-    def _finish_final_batch(self, rows: Sequence[FinalRow]) -> set[UUID]:
-        params: list[Any] = []
-        for row in rows:
-            changes = row.changes
-            value = changes["return_value"]
-            params += [
-                str(row.lease.task_id),
-                row.lease.worker_id,
-                row.lease.attempt,
-                str(changes["state"]),
-                json.dumps(changes["errors"]),
-                # JSONField stores None as SQL NULL, as Django's own save would.
-                None if value is None else to_json_text(value),
-                changes["finished_at"],
-                changes["expires_at"],
-            ]
-        with self.connection.cursor() as cursor:
-            cursor.execute(self._finish_sql(len(rows)), params)
-            return {task_id for (task_id,) in cursor.fetchall()}
 
     def open_waiter(self) -> Waiter:
         try:

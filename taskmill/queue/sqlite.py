@@ -23,20 +23,16 @@ Quirks handled:
 import fcntl
 import json
 import os
-from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, Final
-from uuid import UUID
+from typing import Final
 
 from django.utils import timezone
 
-from ..codec import to_json_text
 from ..exceptions import ConfigurationError
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
-from .finishing import FinalRow
 from .lease import MAX_STORED_ATTEMPTS, ClaimRequest
 from .session_lock import SessionLock
 from .waiter import Waiter
@@ -45,8 +41,6 @@ WAL_CHECK_INTERVAL: Final = 0.025
 
 
 class SQLiteQueue(Queue):
-    finishes_in_batches = True
-
     def prepare_worker_connection(self) -> None:
         # journal_mode can't change inside a transaction (run_until_empty in a test's atomic).
         if self.connection.in_atomic_block:
@@ -98,7 +92,7 @@ class SQLiteQueue(Queue):
         # raw() applies each field's converters to the rows RETURNING gives back.
         return list(TaskRecord.objects.using(self.database_alias).raw(self._claim_sql, params))
 
-    def _finish_sql(self, rows: int) -> str:
+    def _finish_sql(self, rows: int) -> str | None:
         table, c = self.quoted_names()
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * rows)
         # SQLite names a VALUES list's columns column1, column2, ...: in the order bound below.
@@ -121,27 +115,6 @@ class SQLiteQueue(Queue):
               AND NOT {table}.{c["has_dependants"]}
             RETURNING {table}.{c["id"]}
         """  # noqa: S608 - only quoted identifiers, placeholders and a State constant
-
-    def _finish_final_batch(self, rows: Sequence[FinalRow]) -> set[UUID]:
-        ops = self.connection.ops
-        params: list[Any] = []
-        for row in rows:
-            changes = row.changes
-            value = changes["return_value"]
-            params += [
-                row.lease.task_id.hex,  # how Django stores a UUIDField on SQLite
-                row.lease.worker_id,
-                row.lease.attempt,
-                str(changes["state"]),
-                json.dumps(changes["errors"]),
-                # JSONField stores None as SQL NULL, as Django's own save would.
-                None if value is None else to_json_text(value),
-                ops.adapt_datetimefield_value(changes["finished_at"]),
-                ops.adapt_datetimefield_value(changes["expires_at"]),
-            ]
-        with self.connection.cursor() as cursor:
-            cursor.execute(self._finish_sql(len(rows)), params)
-            return {UUID(task_id) for (task_id,) in cursor.fetchall()}
 
     def open_waiter(self) -> Waiter:
         return WalWaiter(str(self.connection.settings_dict["NAME"]) + "-wal")
