@@ -13,7 +13,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from traceback import format_exception_only
 from typing import Any, Final
 from uuid import UUID
@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from ..codec import to_json_text
 from ..exceptions import InvalidTaskRecord, WorkerLost
+from ..finished_signal import send_task_finished
 from ..models import LogChunk, TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..results import StoredError, StoredHandBack, cancelled_error, error_entry
@@ -81,6 +82,10 @@ class Queue(ABC):
     def __init__(self, database_alias: str) -> None:
         self.database_alias = database_alias
         self.graph = DependencyGraph(database_alias, self.notify)
+        # Tasks a worker's queue calls brought to a final state without a child running them
+        # to their end (rescued for good, dependants cancelled by a failure): the supervisor
+        # takes them (take_finished_aside) to announce task_finished through a child.
+        self._finished_aside: list[TaskRecord] = []
 
     @property
     def connection(self) -> BaseDatabaseWrapper:
@@ -225,7 +230,11 @@ class Queue(ABC):
                 record.save(update_fields=["cancel_requested_at"])
                 self.notify_cancel()
                 return True
-            self.graph.finish_unstarted(record, State.CANCELLED, cancelled_error(record.attempts))
+            finished = self.graph.finish_unstarted(
+                record, State.CANCELLED, cancelled_error(record.attempts)
+            )
+            # In the cancelling process (a request, a command), once the cancel is committed.
+            transaction.on_commit(partial(send_task_finished, finished), using=self.database_alias)
             return True
 
     def notify_cancel(self) -> None:  # noqa: B027 - a hook: dialects without push do nothing
@@ -385,8 +394,18 @@ class Queue(ABC):
                     .only("id", "state", "task_path")
                     .get(id=lease.task_id)
                 )
-                self.graph.settle(finished)
+                cancelled = self.graph.settle(finished)
+                if cancelled:
+                    transaction.on_commit(
+                        partial(self._finished_aside.extend, cancelled), using=using
+                    )
         return written
+
+    def take_finished_aside(self) -> list[TaskRecord]:
+        """Return, and forget, the tasks this queue's worker-side calls finished without a
+        child running them to their end; only committed changes are ever listed."""
+        taken, self._finished_aside = self._finished_aside, []
+        return taken
 
     def release(
         self,
@@ -512,6 +531,9 @@ class Queue(ABC):
                 state = self._rescue_one(record)
                 if state is not None:
                     rescued.append((record.id, state))
+        final = [task_id for task_id, state in rescued if is_finished(state)]
+        if final:
+            self._finished_aside += TaskRecord.objects.using(using).filter(id__in=final)
         return rescued
 
     def _rescue_one(self, record: TaskRecord) -> State | None:

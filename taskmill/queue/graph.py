@@ -71,10 +71,13 @@ class DependencyGraph:
                 id__in={link.dependency_id for link in links}, has_dependants=False
             ).update(has_dependants=True)
 
-    def finish_unstarted(self, record: TaskRecord, state: State, error: StoredError) -> None:
+    def finish_unstarted(
+        self, record: TaskRecord, state: State, error: StoredError
+    ) -> list[TaskRecord]:
         """Move a task that isn't running to a final state, then settle its dependants.
 
-        The caller holds the row lock, inside a transaction.
+        The caller holds the row lock, inside a transaction. Return every record this moved
+        to a final state (the task, then any dependant cancelled in turn), for task_finished.
         """
         record.state = state
         record.finished_at = timezone.now()
@@ -95,14 +98,15 @@ class DependencyGraph:
                 "lease_expires_at",
             ]
         )
-        self.settle(record)
+        return [record, *self.settle(record)]
 
-    def settle(self, finished: TaskRecord) -> None:
+    def settle(self, finished: TaskRecord) -> list[TaskRecord]:
         """Release or cancel the blocked tasks waiting for a task that just finished.
 
         A dependant with on_dependency_failure="cancel" is cancelled when the task failed or
         was cancelled; one with "run" waits until every dependency has finished. Each step is
-        one statement over all dependants, whatever their number of dependencies.
+        one statement over all dependants, whatever their number of dependencies. Return the
+        dependants cancelled (and theirs, in turn).
         """
         manager = TaskRecord.objects.using(self.database_alias)
         # Lock first, in a statement of its own: it waits for a worker finishing another
@@ -117,12 +121,13 @@ class DependencyGraph:
             .values_list("id", flat=True)
         )
         if not locked:
-            return
+            return []
+        cancelled: list[TaskRecord] = []
         waiting = manager.filter(id__in=locked, state=State.BLOCKED)
         if finished.state != State.SUCCEEDED:
             for dependant in list(waiting.filter(CANCELS_ON_FAILURE)):
                 # Recursion depth is the dependency chain's length, bounded by what users build.
-                self.finish_unstarted(
+                cancelled += self.finish_unstarted(
                     dependant,
                     State.CANCELLED,
                     dependency_failed_error(finished, dependant.attempts),
@@ -147,3 +152,4 @@ class DependencyGraph:
                 state=State.READY
             )
             self.notify({queue_name for _, queue_name in ready})
+        return cancelled

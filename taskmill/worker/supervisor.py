@@ -205,6 +205,7 @@ class Supervisor:
             self._check_cancel_requests_if_due(now)
             self._rescue_if_due(now)
             self._maintain_if_due(now)
+            self._announce_finished_aside()
             self.reconnect_delay = RECONNECT_MIN
             self.consecutive_errors = 0
         except (DatabaseError, InterfaceError) as error:
@@ -469,6 +470,13 @@ class Supervisor:
         self.queue.rescue_expired()
         self.queue.fail_unknown_states()
         self.queue.forget_dead_workers(DEAD_WORKER_ROWS_AFTER)
+
+    def _announce_finished_aside(self) -> None:
+        # Rescued for good, or cancelled because a dependency failed: no child ran these to
+        # their end, so their task_finished goes out here, through a child like the others.
+        finished = self.queue.take_finished_aside()
+        if finished:
+            self.pool.announce_finished(finished)
 
     def _maintain_if_due(self, now: float) -> None:
         if self.maintenance is not None and not self.stop_requested:
