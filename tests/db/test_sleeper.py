@@ -1,14 +1,20 @@
-"""The worker's Sleeper: SIGUSR1 (the autostart wake-up) is news; SIGTERM is a stop signal."""
+"""The worker's Sleeper: SIGUSR1 (the autostart wake-up) is news; SIGTERM is a stop signal;
+a committed enqueue is news through the queue's waiter, where the database has one."""
 
+import contextlib
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 
+from taskmill.models import TaskRecord
 from taskmill.queue import get_queue
 from taskmill.worker.sleeper import WAKE_SIGNAL, Sleeper, Wake
+from tests.testapp import tasks
 
 
 @pytest.fixture
@@ -63,3 +69,71 @@ def test_install_signal_handlers__restore_puts_the_wake_signal_back() -> None:
 
     assert installed not in (before, signal.SIG_DFL, signal.SIG_IGN)
     assert signal.getsignal(WAKE_SIGNAL) == before
+
+
+def _enqueue_from_another_connection(after: float, *, commit: bool) -> threading.Thread:
+    """Enqueue a task from a thread (so its own connection) once `after` seconds have passed,
+    committing it or rolling it back."""
+
+    def enqueue() -> None:
+        time.sleep(after)  # lets the sleep begin first: news from before it is forgotten
+        try:
+            with contextlib.suppress(_RolledBack), transaction.atomic():
+                tasks.noop.enqueue()
+                if not commit:
+                    raise _RolledBack
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=enqueue)
+    thread.start()
+    return thread
+
+
+class _RolledBack(Exception):
+    pass
+
+
+@pytest.mark.only_on("postgresql", "sqlite")
+@pytest.mark.django_db(transaction=True)
+def test_sleep__an_enqueue_committed_elsewhere_is_news_at_once(
+    sleeper: tuple[Sleeper, list[str]],
+) -> None:
+    """The wake-up channel itself: PostgreSQL LISTEN/NOTIFY, the SQLite WAL file's change."""
+    waiting, _ = sleeper
+    waiting.open_waiter_if_needed()
+    assert waiting.waiter is not None
+    try:
+        thread = _enqueue_from_another_connection(0.3, commit=True)
+        # Polling alone would sleep the whole 60 s and say TIMEOUT.
+        assert waiting.sleep(60, []) == Wake.NEWS
+        thread.join()
+    finally:
+        waiting.close_waiter()
+
+
+@pytest.mark.only_on("postgresql")
+@pytest.mark.django_db(transaction=True)
+def test_sleep__an_enqueue_rolled_back_is_no_news(sleeper: tuple[Sleeper, list[str]]) -> None:
+    waiting, _ = sleeper
+    waiting.open_waiter_if_needed()
+    try:
+        thread = _enqueue_from_another_connection(0.1, commit=False)
+        thread.join()
+        assert waiting.sleep(1.0, []) == Wake.TIMEOUT
+        assert not TaskRecord.objects.exists()
+    finally:
+        waiting.close_waiter()
+
+
+@pytest.mark.only_on("mysql")
+@pytest.mark.django_db(transaction=True)
+def test_sleep__mariadb_has_no_push_and_the_worker_polls(
+    sleeper: tuple[Sleeper, list[str]],
+) -> None:
+    waiting, _ = sleeper
+    waiting.open_waiter_if_needed()
+    thread = _enqueue_from_another_connection(0.1, commit=True)
+    assert waiting.sleep(1.0, []) == Wake.TIMEOUT
+    thread.join()
+    assert TaskRecord.objects.count() == 1

@@ -273,3 +273,22 @@ def test_retried_attempts_keep_their_output_apart() -> None:
         (1, "stdout", "attempt 1\n"),
         (2, "stdout", "attempt 2\n"),
     ]
+
+
+def test_run_until_empty_in_a_transaction_raises_a_database_error_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The test's own transaction is open (pytest-django's `db`): the worker can't reconnect
+    # inside it, so it must neither retry nor sleep, but hand the error to the caller.
+    monkeypatch.setattr(supervisor, "RECONNECT_MIN", 60.0)  # a retry would hang the test
+    calls: list[int] = []
+
+    def fail(request: ClaimRequest) -> list[TaskRecord]:
+        calls.append(1)
+        raise OperationalError("server closed the connection")
+
+    monkeypatch.setattr(get_queue("default"), "claim", fail)
+    tasks.noop.enqueue()
+    with pytest.raises(OperationalError, match="server closed"):
+        run_until_empty()
+    assert calls == [1]
