@@ -41,7 +41,7 @@ def queue() -> Queue:
 def clock_a_day_ahead() -> Iterator[None]:
     """Move timezone.now() of this process a day ahead; the database's clock stays."""
     real_now = timezone.now
-    with mock.patch("django.utils.timezone.now", lambda: real_now() + SKEW):
+    with mock.patch("django.utils.timezone.now", side_effect=lambda: real_now() + SKEW):
         yield
 
 
