@@ -24,9 +24,14 @@ MEASUREMENTS: Final = (
     Measurement(key="insert_floor", label="bare single-row INSERT", unit="rows/s", digits=0),
     Measurement(key="enqueue_vs_insert", label="enqueue / INSERT", unit="ratio", digits=2),
     Measurement(key="enqueue_many", label="enqueue_many", unit="tasks/s", digits=0),
-    Measurement(key="drain_wall", label="drain, worker start to exit", unit="tasks/s", digits=0),
+    Measurement(
+        key="drain_wall", label="drain, worker start to last finish", unit="tasks/s", digits=0
+    ),
     Measurement(
         key="drain_span", label="drain, first start to last finish", unit="tasks/s", digits=0
+    ),
+    Measurement(
+        key="drain_exit", label="drain, worker start to exit (--burst)", unit="tasks/s", digits=0
     ),
     Measurement(key="pickup_p50", label="pickup latency p50", unit="ms", digits=1),
     Measurement(key="pickup_p95", label="pickup latency p95", unit="ms", digits=1),
@@ -69,7 +74,10 @@ def describe(plan: Plan) -> dict[str, str]:
         "enqueue_single": f"{plan.single_enqueues:,} calls per run, {runs}",
         "insert_floor": "same connection, same table and row, raw cursor.execute()",
         "enqueue_many": f"{plan.bulk_enqueues:,} tasks per call, {runs}",
-        "drain_wall": f"{plan.drain_tasks:,} no-op tasks, {worker} --burst, {runs}",
+        "drain_wall": f"{plan.drain_tasks:,} no-op tasks, {worker} --burst, {runs}; "
+        "timed from the worker's start, as for the peers",
+        "drain_exit": "the same runs, timed to the burst worker's exit (stopping its children, "
+        "deregistering); the peers have no such mode",
         "pickup_p50": (
             f"{plan.latency_samples} tasks one at a time, {worker}, each enqueued "
             f"~{plan.latency_spacing * 1000:g} ms after the previous one finished; "

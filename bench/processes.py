@@ -27,6 +27,7 @@ class Worker:
     popen: "subprocess.Popen[bytes]"
     log_path: Path
     started: float  # time.monotonic() just before it was started
+    started_wall: float  # time.time() at the same moment, to compare with rows' timestamps
 
     @property
     def pid(self) -> int:
@@ -44,7 +45,7 @@ def start_worker(args: list[str], *, env: Mapping[str, str], log_path: Path) -> 
     """Start a worker with these CLI arguments; its output goes to log_path, never a pipe."""
     command = [sys.executable, "-m", "django", "taskmill", "worker", *args]
     with log_path.open("ab") as log:
-        started = time.monotonic()
+        started, started_wall = time.monotonic(), time.time()
         popen = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
             command,
             cwd=REPO_ROOT,
@@ -57,7 +58,7 @@ def start_worker(args: list[str], *, env: Mapping[str, str], log_path: Path) -> 
     pid_dir = os.environ.get(PID_DIR_VARIABLE)
     if pid_dir:
         (Path(pid_dir) / str(popen.pid)).touch()
-    return Worker(popen, log_path, started)
+    return Worker(popen, log_path, started, started_wall)
 
 
 def stop_worker(worker: Worker) -> None:

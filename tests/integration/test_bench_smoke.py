@@ -19,6 +19,7 @@ EXPECTED = (
     "enqueue_many",
     "drain_wall",
     "drain_span",
+    "drain_exit",
     "pickup_p50",
     "pickup_p95",
     "pickup_max",
