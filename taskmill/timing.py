@@ -57,7 +57,7 @@ def zone(name: str, *, schedule: str) -> ZoneInfo:
 def _croniter() -> type[croniter]:
     # Imported when a cron expression is first used, not with this module: importing croniter
     # runs `file` in a subprocess (its platform.architecture() check) and loads dateutil, about
-    # 25 ms of every worker's start-up, and only cron schedules need it.
+    # 10 ms of CPU and a fork in every worker's start-up, and only cron schedules need it.
     from croniter import croniter
 
     return croniter
