@@ -15,12 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 from .exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 # A schedule far behind (every second, a month offline) must not loop for ever in one tick.
 MAX_RUNS_PER_TICK: Final = 1000
@@ -53,6 +54,15 @@ def zone(name: str, *, schedule: str) -> ZoneInfo:
         ) from error
 
 
+def _croniter() -> type[croniter]:
+    # Imported when a cron expression is first used, not with this module: importing croniter
+    # runs `file` in a subprocess (its platform.architecture() check) and loads dateutil, about
+    # 10 ms of CPU and a fork in every worker's start-up, and only cron schedules need it.
+    from croniter import croniter
+
+    return croniter
+
+
 def check_cron(expression: object, *, schedule: str) -> str:
     """Return a valid five-field cron expression (or @alias); raise ConfigurationError."""
     if not isinstance(expression, str) or not expression.strip():
@@ -63,7 +73,7 @@ def check_cron(expression: object, *, schedule: str) -> str:
     text = " ".join(expression.split())
     fields = text.split(" ")
     is_alias = text.lower() in ALIASES
-    if not (is_alias or len(fields) == CRON_FIELDS) or not croniter.is_valid(text):
+    if not (is_alias or len(fields) == CRON_FIELDS) or not _croniter().is_valid(text):
         raise ConfigurationError(
             f"Schedule {schedule!r}: invalid cron expression {expression!r}; use five fields "
             "(minute hour day-of-month month day-of-week, e.g. '30 7 * * 1') or an alias "
@@ -108,7 +118,7 @@ class Timing:
             return (after + self.every).astimezone(UTC)
         local = after.astimezone(self._zone)
         while True:
-            found: datetime = croniter(self.cron, local).get_next(datetime)
+            found: datetime = _croniter()(self.cron, local).get_next(datetime)
             if not self._is_second_pass(found):
                 return found.astimezone(UTC)
             local = found
@@ -126,7 +136,7 @@ class Timing:
             return (anchor + steps * self.every).astimezone(UTC)
         local = (moment + timedelta(seconds=1)).astimezone(self._zone)
         while True:
-            found: datetime = croniter(self.cron, local).get_prev(datetime)
+            found: datetime = _croniter()(self.cron, local).get_prev(datetime)
             if not self._is_second_pass(found):
                 return max(found.astimezone(UTC), anchor)
             local = found

@@ -9,18 +9,19 @@ neither, so they never autostart. Servers that set Django up some other way call
 taskmill.autostart.start() themselves.
 """
 
+import sys
 from collections.abc import Mapping, Sequence
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Final
 
-from django.core.asgi import get_asgi_application
-from django.core.wsgi import get_wsgi_application
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 
 # Daphne and other packages replace runserver under the same name.
 RUNSERVER_COMMANDS: Final = frozenset({"runserver"})
-_APPLICATION_LOADERS: Final = frozenset(
-    {get_wsgi_application.__code__, get_asgi_application.__code__}
+# Where Django's application loaders live, and their names.
+_APPLICATION_LOADERS: Final = (
+    ("django.core.wsgi", "get_wsgi_application"),
+    ("django.core.asgi", "get_asgi_application"),
 )
 
 
@@ -43,8 +44,20 @@ def is_serving_runserver(argv: Sequence[str], environ: Mapping[str, str]) -> boo
 
 def is_loading_server_application(frame: FrameType | None) -> bool:
     """Return True if get_wsgi_application() or get_asgi_application() is on frame's stack."""
-    while frame is not None:
-        if frame.f_code in _APPLICATION_LOADERS:
+    loaders = _imported_loaders()
+    while frame is not None and loaders:
+        if frame.f_code in loaders:
             return True
         frame = frame.f_back
     return False
+
+
+def _imported_loaders() -> frozenset[CodeType]:
+    # A loader can only be running if its module was imported; looking in sys.modules keeps
+    # every other process (workers, management commands) from importing Django's request
+    # handlers just to ask.
+    return frozenset(
+        getattr(sys.modules[module], name).__code__
+        for module, name in _APPLICATION_LOADERS
+        if module in sys.modules
+    )

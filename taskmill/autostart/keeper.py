@@ -163,7 +163,7 @@ class Keeper:
     def _check_migrated_if_due(self, now: float) -> None:
         if not self.holding or self.migrated or now < self.next_migration_check_at:
             return
-        from ..worker.setup import missing_migrations
+        from ..worker.schema import missing_migrations
 
         assert self.plan is not None  # noqa: S101 - set before the loop
         missing = missing_migrations(self.plan.database_alias)

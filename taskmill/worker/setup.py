@@ -7,14 +7,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from django.core.management.base import CommandError
-from django.db import connections
-from django.db.migrations.executor import MigrationExecutor
 from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend
 
 from ..backend import DatabaseBackend
 from .containment import parse_memory_size
 from .options import WorkerOptions
+from .schema import missing_migrations
 from .supervisor import Supervisor
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
@@ -132,14 +131,6 @@ def logging_for(verbosity: int) -> Iterator[None]:
         logger.setLevel(level)
         if handler is not None:
             logger.removeHandler(handler)
-
-
-def missing_migrations(database_alias: str) -> list[str]:
-    """Return the names of Taskmill's migrations not yet applied to this database."""
-    executor = MigrationExecutor(connections[database_alias])
-    targets = [node for node in executor.loader.graph.leaf_nodes() if node[0] == "taskmill"]
-    plan = executor.migration_plan(targets)
-    return [migration.name for migration, _ in plan if migration.app_label == "taskmill"]
 
 
 def require_migrated(database_alias: str) -> None:
