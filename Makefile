@@ -92,6 +92,9 @@ serve: .venv ## Run the example site with its embedded worker on 127.0.0.1:8000 
 BENCH_ARGS ?=
 bench: .venv ## Run the benchmarks, Taskmill and its peers (python -m bench)
 	@$(MAKE) .venv-peers || echo "make bench: building .venv-peers failed; the peers will be reported as not installed"
+	@# Bytecode written once, as an installed package has it: with PYTHONDONTWRITEBYTECODE set,
+	@# every worker start would otherwise compile Taskmill again and count that as start-up.
+	.venv/bin/python -m compileall -q taskmill bench
 	.venv/bin/python -m bench $(BENCH_ARGS)
 
 .PHONY: docs docs-serve package-check
