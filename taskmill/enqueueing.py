@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -10,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.db.models.base import ModelState
 from django.tasks import TaskResult
 from django.tasks.exceptions import TaskResultDoesNotExist
 
@@ -107,7 +107,7 @@ def build_records(
 ) -> list[TaskRecord]:
     """Return unsaved records for many calls of one task, as build_record() makes each.
 
-    The first is built in full; the others are copies of it with their own id and
+    The first is built in full; the others are clones of it with their own id and
     arguments: constructing a model instance costs more than the rest of an enqueue. With
     `name_calls`, a TypeError or ArgumentsTooLarge starts with the call it is in (calls[3]).
     """
@@ -134,7 +134,7 @@ def _build_next(
         return build_record(task, args, kwargs, database_alias=database_alias, now=now)
     encoded_args, encoded_kwargs = encode_arguments(args, kwargs)
     _check_size(task, encoded_args, encoded_kwargs)
-    record = copy.copy(built[0])
+    record = _clone(built[0])
     record.id = new_task_id()
     record.args = encoded_args
     record.kwargs = encoded_kwargs
@@ -145,3 +145,19 @@ def _build_next(
     record.errors = []
     record.handed_back = []
     return record
+
+
+def _clone(record: TaskRecord) -> TaskRecord:
+    """Return an unsaved copy of record with a state of its own, as copy.copy() makes one.
+
+    copy.copy() goes through Model.__reduce__ (pickling's path: a version stamp, a scan for
+    memoryviews), which costs more than the rest of a bulk enqueue's row.
+    """
+    clone = TaskRecord.__new__(TaskRecord)
+    clone.__dict__.update(record.__dict__)
+    state = ModelState()
+    state.db, state.adding = record._state.db, record._state.adding
+    # The related objects fetched for the original (its content type) stay valid for a copy.
+    state.fields_cache = dict(record._state.fields_cache)
+    clone._state = state
+    return clone

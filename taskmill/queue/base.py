@@ -34,28 +34,11 @@ from .clock import DatabaseNow
 from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .lease import ClaimRequest, Lease
+from .rows import UNSET, prepared_rows, same_value
 from .session_lock import SessionLock
 from .waiter import Waiter
 
 logger = logging.getLogger(__name__)
-
-# Values whose prepared form depends on their value alone: equal ones prepare the same.
-_SCALARS: Final = frozenset({str, int, float, bool, type(None), datetime, UUID})
-_UNSET: Final = object()
-
-
-def _same_value(value: object, previous: object) -> bool:
-    """Whether value prepares as previous did: the same object, an equal scalar of the same
-    type (1 == True, but they are different JSON), or both the same empty container."""
-    if value is previous:
-        return True
-    kind = type(value)
-    if kind is not type(previous):
-        return False
-    if kind in _SCALARS:
-        return value == previous
-    return kind in (list, dict) and not value and not previous
-
 
 # A duplicate may finish (and free its unique key) between our failed INSERT and our SELECT;
 # then inserting again succeeds. Three tries make a livelock practically impossible.
@@ -110,8 +93,8 @@ class Queue(ABC):
                 for record, ids in zip(records, dependencies, strict=False)
             ]
             plain = [record for record in records if record.unique_key is None]
-            for start in range(0, len(plain), INSERT_BATCH_SIZE):
-                self._insert_rows(plain[start : start + INSERT_BATCH_SIZE])
+            if plain:
+                self._insert_rows(plain)
             stored = {
                 id(record): self._insert_unique(record)
                 for record in records
@@ -141,10 +124,29 @@ class Queue(ABC):
         return sql, fields
 
     def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
-        """Insert rows in one multi-row INSERT, preparing values without Django's compiler."""
-        insert, _ = self._insert_columns
+        """Insert new rows without a unique key, in multi-row INSERTs of INSERT_BATCH_SIZE
+        rows, preparing values without Django's compiler; dialects with a faster bulk path
+        override this."""
+        insert, fields = self._insert_columns
         head, _, row = insert.rpartition(" VALUES ")
-        self._execute_insert(f"{head} VALUES {', '.join([row] * len(records))}", records)
+        rows = prepared_rows(records, fields, self._prepare_value)
+        with self.connection.cursor() as cursor:
+            for start in range(0, len(rows), INSERT_BATCH_SIZE):
+                batch = rows[start : start + INSERT_BATCH_SIZE]
+                cursor.execute(
+                    f"{head} VALUES {', '.join([row] * len(batch))}",
+                    list(itertools.chain.from_iterable(batch)),
+                )
+        self._mark_saved(records)
+
+    def _prepare_value(self, field: Field[Any, Any], value: Any) -> Any:
+        """A value in the form the INSERT binds it (as Django's own save prepares it)."""
+        return field.get_db_prep_save(value, self.connection)
+
+    def _mark_saved(self, records: Sequence[TaskRecord]) -> None:
+        for record in records:
+            record._state.adding = False
+            record._state.db = self.database_alias
 
     def _insert_one_sql(self, insert: str) -> str:
         """The statement inserting one ready task; dialects that push wake-ups extend it."""
@@ -166,13 +168,13 @@ class Queue(ABC):
         connection = self.connection
         names = [field.attname for field in fields]
         params: list[Any] = []
-        previous: list[tuple[Any, Any]] = [(_UNSET, None)] * len(fields)
+        previous: list[tuple[Any, Any]] = [(UNSET, None)] * len(fields)
         for record in records:
             values = record.__dict__
             for index, field in enumerate(fields):
                 value = values[names[index]]
                 raw, prepared = previous[index]
-                if not _same_value(value, raw):
+                if not same_value(value, raw):
                     prepared = field.get_db_prep_save(value, connection)
                     previous[index] = (value, prepared)
                 params.append(prepared)

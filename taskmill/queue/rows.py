@@ -1,0 +1,67 @@
+"""Rows of a bulk insert as statement parameters, each distinct value prepared once.
+
+Records of one enqueue_many() are clones of one record: they share every value but their id,
+arguments and unique key, and preparing a value (JSON text, a database's datetime form) costs
+more than inserting it. Work goes column by column, so a column whose rows all hold the same
+object is prepared once and repeated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Final
+from uuid import UUID
+
+from django.db.models import Field
+
+from ..models import TaskRecord
+
+type Prepare = Callable[[Field[Any, Any], Any], Any]
+
+# Values whose prepared form depends on their value alone: equal ones prepare the same.
+_SCALARS: Final = frozenset({str, int, float, bool, type(None), datetime, UUID})
+UNSET: Final = object()
+
+
+def same_value(value: object, previous: object) -> bool:
+    """Whether value prepares as previous did: the same object, an equal scalar of the same
+    type (1 == True, but they are different JSON), or both the same empty container."""
+    if value is previous:
+        return True
+    kind = type(value)
+    if kind is not type(previous):
+        return False
+    if kind in _SCALARS:
+        return value == previous
+    return kind in (list, dict) and not value and not previous
+
+
+def prepared_rows(
+    records: Sequence[TaskRecord], fields: Sequence[Field[Any, Any]], prepare: Prepare
+) -> list[tuple[Any, ...]]:
+    """Return one tuple of prepared values per record, in `fields` order."""
+    columns = [_prepared_column(records, field, prepare) for field in fields]
+    return list(zip(*columns, strict=True))
+
+
+def _prepared_column(
+    records: Sequence[TaskRecord], field: Field[Any, Any], prepare: Prepare
+) -> list[Any]:
+    name = field.attname
+    values = [record.__dict__[name] for record in records]
+    if not values:
+        return []
+    first = values[0]
+    # Identity, not equality: 1 == True == 1.0 would make different JSON the same. (Every
+    # value is alive in `values`, so no two of them can share an id().)
+    if len(set(map(id, values))) == 1:
+        return [prepare(field, first)] * len(values)
+    column = []
+    raw: object = UNSET
+    prepared: Any = None
+    for value in values:
+        if not same_value(value, raw):
+            raw, prepared = value, prepare(field, value)
+        column.append(prepared)
+    return column
