@@ -16,7 +16,7 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 from .codec import JSON, encode_arguments, to_json_text
 from .conf import get_settings
 from .exceptions import ArgumentsTooLarge
-from .ids import new_task_id, parse_task_id
+from .ids import new_task_ids, parse_task_id
 from .models import TaskRecord
 from .states import State
 from .task import TaskmillTask
@@ -119,6 +119,10 @@ def build_records(
             if not name_calls:
                 raise
             raise type(error)(f"calls[{index}]: {error}") from error
+    # Made after the first record's, so the ids still sort in the order of the calls.
+    others = records[1:]
+    for record, task_id in zip(others, new_task_ids(len(others)), strict=True):
+        record.id = task_id
     return records
 
 
@@ -134,8 +138,7 @@ def _build_next(
         return build_record(task, args, kwargs, database_alias=database_alias, now=now)
     encoded_args, encoded_kwargs = encode_arguments(args, kwargs)
     _check_size(task, encoded_args, encoded_kwargs)
-    record = _clone(built[0])
-    record.id = new_task_id()
+    record = _clone(built[0])  # its own id is set by build_records
     record.args = encoded_args
     record.kwargs = encoded_kwargs
     record.unique_key = unique_key(task, encoded_args, encoded_kwargs)

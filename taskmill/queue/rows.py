@@ -55,7 +55,7 @@ def _prepared_column(
     first = values[0]
     # Identity, not equality: 1 == True == 1.0 would make different JSON the same. (Every
     # value is alive in `values`, so no two of them can share an id().)
-    if len(set(map(id, values))) == 1:
+    if len(set(map(id, values))) == 1 or _all_empty_containers(values):
         return [prepare(field, first)] * len(values)
     column = []
     raw: object = UNSET
@@ -65,3 +65,10 @@ def _prepared_column(
             raw, prepared = value, prepare(field, value)
         column.append(prepared)
     return column
+
+
+def _all_empty_containers(values: list[Any]) -> bool:
+    # Each record gets fresh empty lists for what its life changes (worker ids, errors):
+    # equal, and prepared alike, though never the same object.
+    kinds = set(map(type, values))
+    return len(kinds) == 1 and kinds <= {list, dict} and not any(values)
