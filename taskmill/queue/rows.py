@@ -9,6 +9,7 @@ object is prepared once and repeated.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
@@ -37,26 +38,55 @@ def same_value(value: object, previous: object) -> bool:
     return kind in (list, dict) and not value and not previous
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedColumns:
+    """A bulk insert's prepared values by column (indexes in `fields` order): the value every
+    row shares, or one value per row."""
+
+    count: int
+    shared: dict[int, Any]
+    varying: dict[int, list[Any]]
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """One tuple of values per row, every column in order."""
+        width = len(self.shared) + len(self.varying)
+        columns = [
+            self.varying[index] if index in self.varying else [self.shared[index]] * self.count
+            for index in range(width)
+        ]
+        return list(zip(*columns, strict=True))
+
+    def varying_rows(self) -> list[tuple[Any, ...]]:
+        """One tuple per row of its varying columns' values, in column order."""
+        return list(zip(*(self.varying[index] for index in sorted(self.varying)), strict=True))
+
+
+def prepared_columns(
+    records: Sequence[TaskRecord], fields: Sequence[Field[Any, Any]], prepare: Prepare
+) -> PreparedColumns:
+    """Prepare the records' values column by column; a column whose rows all hold the same
+    value (the same object, or equal empty containers) is prepared once and marked shared."""
+    shared: dict[int, Any] = {}
+    varying: dict[int, list[Any]] = {}
+    for index, field in enumerate(fields):
+        values = [record.__dict__[field.attname] for record in records]
+        # Identity, not equality: 1 == True == 1.0 would make different JSON the same.
+        # (Every value is alive in `values`, so no two of them can share an id().)
+        if values and (len(set(map(id, values))) == 1 or _all_empty_containers(values)):
+            shared[index] = prepare(field, values[0])
+        else:
+            varying[index] = _prepared_column(values, field, prepare)
+    return PreparedColumns(count=len(records), shared=shared, varying=varying)
+
+
 def prepared_rows(
     records: Sequence[TaskRecord], fields: Sequence[Field[Any, Any]], prepare: Prepare
 ) -> list[tuple[Any, ...]]:
     """Return one tuple of prepared values per record, in `fields` order."""
-    columns = [_prepared_column(records, field, prepare) for field in fields]
-    return list(zip(*columns, strict=True))
+    return prepared_columns(records, fields, prepare).rows()
 
 
-def _prepared_column(
-    records: Sequence[TaskRecord], field: Field[Any, Any], prepare: Prepare
-) -> list[Any]:
-    name = field.attname
-    values = [record.__dict__[name] for record in records]
-    if not values:
-        return []
-    first = values[0]
-    # Identity, not equality: 1 == True == 1.0 would make different JSON the same. (Every
-    # value is alive in `values`, so no two of them can share an id().)
-    if len(set(map(id, values))) == 1 or _all_empty_containers(values):
-        return [prepare(field, first)] * len(values)
+def _prepared_column(values: list[Any], field: Field[Any, Any], prepare: Prepare) -> list[Any]:
     column = []
     raw: object = UNSET
     prepared: Any = None

@@ -3,6 +3,7 @@ or nothing, and one wake-up at commit."""
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
 import taskmill
@@ -191,3 +193,33 @@ def test_enqueue_many__rolled_back_call_sends_no_notify(
 
     assert listener(0.5) == []
     assert not TaskRecord.objects.exists()
+
+
+# --- the garbage collector, paused for the call ---------------------------------------------
+
+
+def test_enqueue_many__collector_runs_again_after_the_call_even_when_it_fails() -> None:
+    paused_inside: list[bool] = []
+
+    def note(sender: object, **kwargs: object) -> None:
+        paused_inside.append(not gc.isenabled())
+
+    task_enqueued.connect(note, weak=False)
+    try:
+        taskmill.enqueue_many(tasks.add, [((1, 1), {}), ((2, 2), {})])
+    finally:
+        task_enqueued.disconnect(note)
+    with pytest.raises(TypeError):
+        taskmill.enqueue_many(tasks.echo, [((object(),), {})])
+
+    assert paused_inside == [True, True]
+    assert gc.isenabled()
+
+
+def test_enqueue_many__a_collector_the_caller_disabled_stays_disabled() -> None:
+    gc.disable()
+    try:
+        taskmill.enqueue_many(tasks.add, [((1, 1), {})])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
