@@ -34,7 +34,7 @@ from .clock import DatabaseNow
 from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .lease import ClaimRequest, Lease
-from .rows import UNSET, prepared_rows, same_value
+from .rows import UNSET, prepared_columns, same_value
 from .session_lock import SessionLock
 from .waiter import Waiter
 
@@ -124,20 +124,43 @@ class Queue(ABC):
         return sql, fields
 
     def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
-        """Insert new rows without a unique key, in multi-row INSERTs of INSERT_BATCH_SIZE
-        rows, preparing values without Django's compiler; dialects with a faster bulk path
-        override this."""
+        """Insert new rows without a unique key, INSERT_BATCH_SIZE rows per statement.
+
+        Rows of one enqueue_many() differ only in a few columns (id, arguments): the values
+        they share are bound once per statement, in an INSERT ... SELECT over a table of what
+        differs. Binding every column of every row took half of the INSERT's time on SQLite,
+        and escaping each parameter a third of the call's on MariaDB.
+        """
         insert, fields = self._insert_columns
-        head, _, row = insert.rpartition(" VALUES ")
-        rows = prepared_rows(records, fields, self._prepare_value)
+        columns = prepared_columns(records, fields, self._prepare_value)
+        if not columns.varying:  # a single row: nothing to share
+            self._execute_insert(insert, records)
+            return
+        order = sorted(columns.varying)
+        # Column by column: the shared value's placeholder, or the column of the row table
+        # that holds each row's own value.
+        select = ", ".join(
+            f"v.column{order.index(index) + 1}" if index in columns.varying else "%s"
+            for index in range(len(fields))
+        )
+        shared = [columns.shared[index] for index in sorted(columns.shared)]
+        head, _, _ = insert.rpartition(" VALUES ")
+        rows = columns.varying_rows()
         with self.connection.cursor() as cursor:
             for start in range(0, len(rows), INSERT_BATCH_SIZE):
                 batch = rows[start : start + INSERT_BATCH_SIZE]
+                table = self._row_table(len(order), len(batch))
                 cursor.execute(
-                    f"{head} VALUES {', '.join([row] * len(batch))}",
-                    list(itertools.chain.from_iterable(batch)),
+                    f"{head} SELECT {select} FROM ({table}) AS v",  # noqa: S608 - no values
+                    [*shared, *itertools.chain.from_iterable(batch)],
                 )
         self._mark_saved(records)
+
+    def _row_table(self, width: int, count: int) -> str:
+        """A table of `count` rows of `width` placeholders, its columns named column1,
+        column2, ... (as SQLite and PostgreSQL name the columns of a VALUES list)."""
+        row = f"({', '.join(['%s'] * width)})"
+        return f"VALUES {', '.join([row] * count)}"
 
     def _prepare_value(self, field: Field[Any, Any], value: Any) -> Any:
         """A value in the form the INSERT binds it (as Django's own save prepares it)."""

@@ -14,9 +14,6 @@ Quirks handled:
 - Final outcomes are recorded in batches: one UPDATE ... FROM (VALUES ...) ... RETURNING
   (3.33+ for UPDATE FROM) with the whole lease fence in its WHERE clause; the rows it didn't
   write take the one-row path.
-- enqueue_many() binds the values its rows share once per statement, in an INSERT ...
-  SELECT over a VALUES list of what differs (id, arguments): binding every column of every
-  row (and Django's rewriting of each placeholder) took half of the INSERT's time.
 - Needs SQLite 3.35+ (RETURNING) and its JSON functions.
 - Session locks are flock()s on a file beside the database file: every process using a
   SQLite file is on its host, and the kernel frees the lock when its holder dies, at once.
@@ -24,10 +21,8 @@ Quirks handled:
 """
 
 import fcntl
-import itertools
 import json
 import os
-from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import Final
@@ -38,9 +33,7 @@ from ..exceptions import ConfigurationError
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
-from .graph import INSERT_BATCH_SIZE
 from .lease import MAX_STORED_ATTEMPTS, ClaimRequest
-from .rows import prepared_columns
 from .session_lock import SessionLock
 from .waiter import Waiter
 
@@ -98,32 +91,6 @@ class SQLiteQueue(Queue):
         ]
         # raw() applies each field's converters to the rows RETURNING gives back.
         return list(TaskRecord.objects.using(self.database_alias).raw(self._claim_sql, params))
-
-    def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
-        head, _, _ = self._insert_columns[0].rpartition(" VALUES ")
-        columns = prepared_columns(records, self._insert_columns[1], self._prepare_value)
-        if not columns.varying:  # one row: nothing to share
-            super()._insert_rows(records)
-            return
-        # The SELECT list names, column by column, the shared value (bound once) or the
-        # VALUES column holding each row's own (SQLite names them column1, column2, ...).
-        order = sorted(columns.varying)
-        select = ", ".join(
-            f"column{order.index(index) + 1}" if index in columns.varying else "%s"
-            for index in range(len(columns.shared) + len(order))
-        )
-        shared = [columns.shared[index] for index in sorted(columns.shared)]
-        row = f"({', '.join(['%s'] * len(order))})"
-        rows = columns.varying_rows()
-        with self.connection.cursor() as cursor:
-            for start in range(0, len(rows), INSERT_BATCH_SIZE):
-                batch = rows[start : start + INSERT_BATCH_SIZE]
-                cursor.execute(
-                    # Only quoted identifiers, column names and placeholders are formatted in.
-                    f"{head} SELECT {select} FROM (VALUES {', '.join([row] * len(batch))})",  # noqa: S608
-                    [*shared, *itertools.chain.from_iterable(batch)],
-                )
-        self._mark_saved(records)
 
     def _finish_sql(self, rows: int) -> str | None:
         table, c = self.quoted_names()
