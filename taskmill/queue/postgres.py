@@ -7,8 +7,9 @@ Quirks handled:
   a generic (prepared) plan can't prove the partial claim index applies and scans instead.
 - A single enqueue() is one statement: a CTE INSERTs the row and SELECTs pg_notify() for it.
 - enqueue_many() writes its rows with one COPY ... FROM STDIN (through psycopg, inside the
-  caller's transaction or the call's own): PostgreSQL parses and plans a multi-row INSERT of
-  thousands of parameters for longer than COPY takes to load the rows. JSON goes as text.
+  caller's transaction or the call's own), JSON as text made once per distinct value. A
+  multi-row INSERT had psycopg encode each row's Jsonb wrappers and quote thousands of
+  parameters into the statement (Django binds on the client): about 200 µs per row.
 - NOTIFY is sent inside the enqueuing transaction, so PostgreSQL delivers it on commit and
   never for a rolled-back enqueue; identical notifications in one transaction are folded.
 - Notifications don't reach workers behind PgBouncer in transaction mode: polling remains,
