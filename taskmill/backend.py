@@ -20,7 +20,7 @@ from .exceptions import ConfigurationError, TaskNotRegistered
 from .ids import parse_task_id
 from .models import TaskRecord
 from .queue import get_queue
-from .results import to_task_result
+from .results import task_for_record, to_task_result
 from .task import TaskmillTask, resolve_task
 
 OPTION_KINDS: Final[dict[str, type]] = {"DATABASE": str}
@@ -154,11 +154,16 @@ class DatabaseBackend(BaseTaskBackend):
         )
         depends_on = dependency_ids(task)
         stored = get_queue(database).insert(records, [depends_on] * len(records))
+        # The records built here share the task's values, so they share one built Task; a
+        # de-duplicated call gets the task of the record that stood in its place.
+        built = task_for_record(records[0], task) if records else None
         results = []
         for record, original in zip(stored, records, strict=True):
-            result = to_task_result(record, registered=task if record is original else None)
             if record is original:
+                result = to_task_result(record, task=built)
                 task_enqueued.send(type(self), task_result=result)
+            else:
+                result = to_task_result(record)
             results.append(result)
         return results
 

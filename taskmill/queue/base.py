@@ -35,28 +35,11 @@ from .clock import DatabaseNow
 from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .lease import ClaimRequest, Lease
+from .rows import UNSET, prepared_columns, same_value
 from .session_lock import SessionLock
 from .waiter import Waiter
 
 logger = logging.getLogger(__name__)
-
-# Values whose prepared form depends on their value alone: equal ones prepare the same.
-_SCALARS: Final = frozenset({str, int, float, bool, type(None), datetime, UUID})
-_UNSET: Final = object()
-
-
-def _same_value(value: object, previous: object) -> bool:
-    """Whether value prepares as previous did: the same object, an equal scalar of the same
-    type (1 == True, but they are different JSON), or both the same empty container."""
-    if value is previous:
-        return True
-    kind = type(value)
-    if kind is not type(previous):
-        return False
-    if kind in _SCALARS:
-        return value == previous
-    return kind in (list, dict) and not value and not previous
-
 
 # A duplicate may finish (and free its unique key) between our failed INSERT and our SELECT;
 # then inserting again succeeds. Three tries make a livelock practically impossible.
@@ -115,8 +98,8 @@ class Queue(ABC):
                 for record, ids in zip(records, dependencies, strict=False)
             ]
             plain = [record for record in records if record.unique_key is None]
-            for start in range(0, len(plain), INSERT_BATCH_SIZE):
-                self._insert_rows(plain[start : start + INSERT_BATCH_SIZE])
+            if plain:
+                self._insert_rows(plain)
             stored = {
                 id(record): self._insert_unique(record)
                 for record in records
@@ -146,10 +129,52 @@ class Queue(ABC):
         return sql, fields
 
     def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
-        """Insert rows in one multi-row INSERT, preparing values without Django's compiler."""
-        insert, _ = self._insert_columns
-        head, _, row = insert.rpartition(" VALUES ")
-        self._execute_insert(f"{head} VALUES {', '.join([row] * len(records))}", records)
+        """Insert new rows without a unique key, INSERT_BATCH_SIZE rows per statement.
+
+        Rows of one enqueue_many() differ only in a few columns (id, arguments): the values
+        they share are bound once per statement, in an INSERT ... SELECT over a table of what
+        differs. Binding every column of every row took half of the INSERT's time on SQLite,
+        and escaping each parameter a third of the call's on MariaDB.
+        """
+        insert, fields = self._insert_columns
+        columns = prepared_columns(records, fields, self._prepare_value)
+        if not columns.varying:  # a single row: nothing to share
+            self._execute_insert(insert, records)
+            return
+        order = sorted(columns.varying)
+        # Column by column: the shared value's placeholder, or the column of the row table
+        # that holds each row's own value.
+        select = ", ".join(
+            f"v.column{order.index(index) + 1}" if index in columns.varying else "%s"
+            for index in range(len(fields))
+        )
+        shared = [columns.shared[index] for index in sorted(columns.shared)]
+        head, _, _ = insert.rpartition(" VALUES ")
+        rows = columns.varying_rows()
+        with self.connection.cursor() as cursor:
+            for start in range(0, len(rows), INSERT_BATCH_SIZE):
+                batch = rows[start : start + INSERT_BATCH_SIZE]
+                table = self._row_table(len(order), len(batch))
+                cursor.execute(
+                    f"{head} SELECT {select} FROM ({table}) AS v",  # noqa: S608 - no values
+                    [*shared, *itertools.chain.from_iterable(batch)],
+                )
+        self._mark_saved(records)
+
+    def _row_table(self, width: int, count: int) -> str:
+        """A table of `count` rows of `width` placeholders, its columns named column1,
+        column2, ... (as SQLite and PostgreSQL name the columns of a VALUES list)."""
+        row = f"({', '.join(['%s'] * width)})"
+        return f"VALUES {', '.join([row] * count)}"
+
+    def _prepare_value(self, field: Field[Any, Any], value: Any) -> Any:
+        """A value in the form the INSERT binds it (as Django's own save prepares it)."""
+        return field.get_db_prep_save(value, self.connection)
+
+    def _mark_saved(self, records: Sequence[TaskRecord]) -> None:
+        for record in records:
+            record._state.adding = False
+            record._state.db = self.database_alias
 
     def _insert_one_sql(self, insert: str) -> str:
         """The statement inserting one ready task; dialects that push wake-ups extend it."""
@@ -171,13 +196,13 @@ class Queue(ABC):
         connection = self.connection
         names = [field.attname for field in fields]
         params: list[Any] = []
-        previous: list[tuple[Any, Any]] = [(_UNSET, None)] * len(fields)
+        previous: list[tuple[Any, Any]] = [(UNSET, None)] * len(fields)
         for record in records:
             values = record.__dict__
             for index, field in enumerate(fields):
                 value = values[names[index]]
                 raw, prepared = previous[index]
-                if not _same_value(value, raw):
+                if not same_value(value, raw):
                     prepared = field.get_db_prep_save(value, connection)
                     previous[index] = (value, prepared)
                 params.append(prepared)

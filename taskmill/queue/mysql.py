@@ -9,6 +9,8 @@ Quirks handled:
   session's time zone. A queue database with its own DATABASES TIME_ZONE is not supported.
 - No partial indexes: indexes.PartialIndex falls back to full indexes led by the state column.
 - No push notifications: workers poll with a short adaptive interval.
+- enqueue_many()'s table of per-row values is a UNION ALL of SELECTs: MariaDB names the
+  columns of a VALUES list after its first row's values, and they can't be renamed.
 - Session locks are GET_LOCK() named locks on a connection of their own. Their names are
   server-wide, so the database's name is part of them (hashed: at most 64 characters); a
   short session wait_timeout makes the server end the session of a holder whose host
@@ -35,6 +37,11 @@ from .session_lock import SessionLock
 
 
 class MySQLQueue(Queue):
+    def _row_table(self, width: int, count: int) -> str:
+        names = ", ".join(f"%s AS column{index}" for index in range(1, width + 1))
+        row = ", ".join(["%s"] * width)
+        return " UNION ALL ".join([f"SELECT {names}", *[f"SELECT {row}"] * (count - 1)])
+
     def open_session_lock(self, name: str, *, idle_timeout: float) -> SessionLock:
         return NamedLock(self, name, idle_timeout)
 

@@ -6,6 +6,10 @@ Quirks handled:
 - The state literal is written into the claim's SQL text, not bound: with a bound parameter
   a generic (prepared) plan can't prove the partial claim index applies and scans instead.
 - A single enqueue() is one statement: a CTE INSERTs the row and SELECTs pg_notify() for it.
+- enqueue_many() writes its rows with one COPY ... FROM STDIN (through psycopg, inside the
+  caller's transaction or the call's own), JSON as text made once per distinct value. A
+  multi-row INSERT had psycopg encode each row's Jsonb wrappers and quote thousands of
+  parameters into the statement (Django binds on the client): about 200 µs per row.
 - NOTIFY is sent inside the enqueuing transaction, so PostgreSQL delivers it on commit and
   never for a rolled-back enqueue; identical notifications in one transaction are folded.
 - Notifications don't reach workers behind PgBouncer in transaction mode: polling remains,
@@ -21,19 +25,25 @@ Quirks handled:
   transaction mode.
 """
 
+from __future__ import annotations
+
 import hashlib
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import Any, Final
 
 import psycopg
+from django.db.models import Field
+from psycopg.types.json import Jsonb
 
 from ..exceptions import DatabaseUnavailable
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
 from .lease import MAX_STORED_ATTEMPTS, ClaimRequest
+from .rows import prepared_rows
 from .session_lock import SessionLock
 from .waiter import Waiter
 
@@ -41,6 +51,9 @@ logger = logging.getLogger(__name__)
 
 CHANNEL: Final = "taskmill"
 CANCEL_CHANNEL: Final = "taskmill_cancel"
+# Rows from which one COPY is faster than multi-row INSERTs (measured in
+# docs/explanation/performance.md); fewer go through the base class's INSERT.
+COPY_MIN_ROWS: Final = 50
 
 
 class PostgresQueue(Queue):
@@ -61,6 +74,40 @@ class PostgresQueue(Queue):
             f"WITH inserted AS ({insert} RETURNING {queue_name}) "  # noqa: S608 - quoted identifiers and a constant
             f"SELECT pg_notify('{CHANNEL}', inserted.{queue_name}) FROM inserted"
         )
+
+    def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
+        if len(records) < COPY_MIN_ROWS:
+            super()._insert_rows(records)
+            return
+        copy_sql, fields = self._copy_columns
+        rows = prepared_rows(records, fields, self._copy_value)
+        connection = self.connection
+        # Django's cursor has no copy(): the psycopg cursor under it does. Errors are wrapped
+        # as Django's execute() wraps them, so callers see django.db exceptions either way.
+        with (
+            connection.cursor() as cursor,
+            connection.wrap_database_errors,
+            cursor.cursor.copy(copy_sql) as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        self._mark_saved(records)
+
+    @cached_property
+    def _copy_columns(self) -> tuple[str, list[Field[Any, Any]]]:
+        """The COPY loading task rows, and the fields its columns come from, in order."""
+        _, fields = self._insert_columns
+        quote = self.connection.ops.quote_name
+        columns = ", ".join(quote(str(field.column)) for field in fields)
+        return f"COPY {quote(str(TaskRecord._meta.db_table))} ({columns}) FROM STDIN", fields
+
+    def _copy_value(self, field: Field[Any, Any], value: Any) -> Any:
+        """A value as COPY's text format takes it: JSON as its text, in the column's encoder
+        (Django's Jsonb wrapper would be encoded again for every row that shares it)."""
+        prepared = self._prepare_value(field, value)
+        if isinstance(prepared, Jsonb):
+            return (prepared.dumps or json.dumps)(prepared.obj)
+        return prepared
 
     def notify_cancel(self) -> None:
         with self.connection.cursor() as cursor:

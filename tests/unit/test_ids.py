@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from taskmill.ids import new_task_id, parse_task_id
+from taskmill.ids import new_task_id, new_task_ids, parse_task_id
 
 
 def test_new_task_id__is_a_version_7_rfc_4122_uuid() -> None:
@@ -66,3 +66,20 @@ def test_parse_task_id__accepts_the_string_form_and_uuid_objects() -> None:
 )
 def test_parse_task_id__returns_none_for_anything_that_is_not_an_id(value: object) -> None:
     assert parse_task_id(value) is None
+
+
+def test_new_task_ids__many_at_once_are_ordered_unique_and_after_earlier_ids() -> None:
+    before = new_task_id()
+
+    ids = new_task_ids(5_000)
+    after = new_task_id()
+
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(task_id.version == 7 and task_id.variant == uuid.RFC_4122 for task_id in ids)
+    assert before < ids[0]
+    assert ids[-1] < after
+
+
+def test_new_task_ids__none_asked_gives_none() -> None:
+    assert new_task_ids(0) == []
