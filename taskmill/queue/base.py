@@ -35,7 +35,7 @@ from .clock import DatabaseNow
 from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .lease import ClaimRequest, Lease
-from .rows import UNSET, prepared_columns, same_value
+from .insert_rows import UNSET, prepared_columns, same_value
 from .session_lock import SessionLock
 from .waiter import Waiter
 

@@ -43,7 +43,7 @@ from ..models import TaskRecord
 from ..states import State
 from .base import Queue
 from .lease import MAX_STORED_ATTEMPTS, ClaimRequest
-from .rows import prepared_rows
+from .insert_rows import prepared_rows
 from .session_lock import SessionLock
 from .waiter import Waiter
 

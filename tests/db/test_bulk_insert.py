@@ -1,4 +1,4 @@
-"""enqueue_many's bulk insert (queue/rows.py, PostgreSQL's COPY): rows equal enqueue()'s, all
+"""enqueue_many's bulk insert (queue/insert_rows.py, PostgreSQL's COPY): rows equal enqueue()'s, all
 or nothing, and one wake-up at commit."""
 
 from __future__ import annotations

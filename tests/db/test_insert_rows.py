@@ -1,4 +1,4 @@
-"""queue/rows.py: the parameters of a bulk insert, each distinct value prepared once."""
+"""queue/insert_rows.py: the parameters of a bulk insert, each distinct value prepared once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Field
 
 from taskmill.models import TaskRecord
-from taskmill.queue.rows import prepared_rows
+from taskmill.queue.insert_rows import prepared_rows
 
 FIELDS: list[Field[Any, Any]] = [
     field
