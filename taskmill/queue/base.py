@@ -34,8 +34,8 @@ from ..states import ACTIVE_STATES, State, is_finished, state_problem
 from .clock import DatabaseNow
 from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
-from .lease import ClaimRequest, Lease
 from .insert_rows import UNSET, prepared_columns, same_value
+from .lease import ClaimRequest, Lease
 from .session_lock import SessionLock
 from .waiter import Waiter
 

@@ -42,8 +42,8 @@ from ..exceptions import DatabaseUnavailable
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
-from .lease import MAX_STORED_ATTEMPTS, ClaimRequest
 from .insert_rows import prepared_rows
+from .lease import MAX_STORED_ATTEMPTS, ClaimRequest
 from .session_lock import SessionLock
 from .waiter import Waiter
 
