@@ -11,9 +11,10 @@ INSERT ... SELECT on PostgreSQL, bulk_create elsewhere), then measures:
 - drain rate: a burst worker (--concurrency 2) drains a short batch of no-op tasks, first
   start to last finish.
 
-Then `churn_tasks` tasks go through the queue (enqueue_many; claim() in batches; each batch
-finished by one UPDATE, as workers finish them: two row versions left behind per task) and
-the same is measured again, right away, before autovacuum's next round could tidy up.
+Then `churn_tasks` no-op tasks go through a real worker (--concurrency 2, not --burst, so
+its leader duties run as in production: two row versions left behind per task on
+PostgreSQL, and whatever vacuuming the worker does), and the same is measured again right
+after it stopped, before autovacuum's next round could tidy up.
 """
 
 import argparse
@@ -34,7 +35,7 @@ from typing import Any, Final
 import django
 
 BATCH: Final = 10_000
-CHURN_BATCH: Final = 500
+CHURN_POLL: Final = 0.2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,7 +94,7 @@ def run(plan: ScalePlan, vendor: str, log_dir: Path, points: list[dict[str, Any]
         points.append(_measure_point(plan, vendor, f"{step:,} finished", log_dir))
         _say(vendor, _summary(points[-1]))
     started = time.monotonic()
-    _churn(plan.churn_tasks)
+    _churn(plan.churn_tasks, log_dir)
     _say(vendor, f"churned {plan.churn_tasks:,} tasks in {time.monotonic() - started:.0f} s")
     points.append(
         _measure_point(plan, vendor, f"{filled:,} + {plan.churn_tasks:,} churned", log_dir)
@@ -186,22 +187,33 @@ def _drain_rate(count: int, log_dir: Path) -> float:
     return float(count / (times["last"] - times["first"]).total_seconds())
 
 
-def _churn(count: int) -> None:
-    """Put `count` tasks through the queue: enqueue, claim in batches, finish each batch."""
+def _churn(count: int, log_dir: Path) -> None:
+    """Put `count` tasks through a running worker, BATCH at a time; stop it once all ran."""
     from taskmill import enqueue_many
-    from taskmill.queue import get_queue
-    from taskmill.queue.lease import ClaimRequest
 
     from .tasks import noop
+    from .worker_runs import running_worker
 
-    queue = get_queue("default")
-    request = ClaimRequest(
-        worker_id="bench-churn", queue_names=("default",), limit=CHURN_BATCH, lease_seconds=60.0
-    )
-    for start in range(0, count, BATCH):
-        enqueue_many(noop, [((), {})] * min(BATCH, count - start))
-        while claimed := queue.claim(request):
-            _finish([record.id for record in claimed])
+    with running_worker(["--concurrency", "2"], log_dir) as worker:
+        for start in range(0, count, BATCH):
+            enqueue_many(noop, [((), {})] * min(BATCH, count - start))
+            # The next batch goes in when this one is nearly done: the worker never idles.
+            _wait_for_active(BATCH // 10, worker)
+        _wait_for_active(0, worker)
+
+
+def _wait_for_active(at_most: int, worker: Any) -> None:
+    from taskmill.models import TaskRecord
+    from taskmill.states import ACTIVE_STATES
+
+    from .worker_runs import BenchError
+
+    active = TaskRecord.objects.filter(state__in=ACTIVE_STATES)
+    deadline = time.monotonic() + max(120.0, BATCH / 10)
+    while active.count() > at_most:
+        if worker.popen.poll() is not None or time.monotonic() > deadline:
+            raise BenchError(f"the churn's worker stalled:\n{worker.log_tail()}")
+        time.sleep(CHURN_POLL)
 
 
 def _analyze(vendor: str) -> None:
