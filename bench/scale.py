@@ -228,18 +228,69 @@ def _analyze(vendor: str) -> None:
 
 
 def _table_stats(vendor: str) -> dict[str, Any]:
-    """PostgreSQL only: dead row versions and the table's size with its indexes."""
+    """PostgreSQL only: dead row versions, the table's size with its indexes, and how many
+    claim-index pages a claim reads (a count, unlike the claim's time, that the machine's
+    load doesn't move)."""
     if vendor != "postgresql":
         return {}
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT n_dead_tup, pg_total_relation_size(relid), autovacuum_count "
+            "SELECT n_dead_tup, pg_total_relation_size(relid), autovacuum_count, vacuum_count "
             "FROM pg_stat_user_tables WHERE relname = 'taskmill_taskrecord'"
         )
-        dead, size, autovacuums = cursor.fetchone()
-    return {"dead_rows": dead, "table_mb": round(size / 2**20, 1), "autovacuums": autovacuums}
+        dead, size, autovacuums, vacuums = cursor.fetchone()
+    return {
+        "dead_rows": dead,
+        "table_mb": round(size / 2**20, 1),
+        "autovacuums": autovacuums,
+        "vacuums": vacuums,
+        "claim_index_pages_read": _claim_index_pages_read(),
+    }
+
+
+def _claim_index_pages_read() -> int | None:
+    """EXPLAIN (ANALYZE, BUFFERS) the claim of one ready task, rolled back, then claim it for
+    real; return the pages its scan of the claim index read (None: no such scan)."""
+    from django.db import connection, transaction
+
+    from taskmill.queue import get_queue
+    from taskmill.states import State
+
+    from .tasks import noop
+
+    queue: Any = get_queue("default")
+    noop.enqueue()
+    params: dict[str, Any] = {
+        "queues": ["default"],
+        "limit": 1,
+        "running": State.RUNNING.value,
+        "worker_id": "bench-explain",
+        "lease": 30.0,
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + queue._claim_sql, params)
+        (plan,) = cursor.fetchone()
+        transaction.set_rollback(True)
+    _finish([record.id for record in _claim_one()])
+    nodes = [json.loads(plan)[0]["Plan"] if isinstance(plan, str) else plan[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        if node.get("Index Name") == "taskmill_claim_idx":
+            return int(node["Shared Hit Blocks"]) + int(node["Shared Read Blocks"])
+        nodes.extend(node.get("Plans", []))
+    return None
+
+
+def _claim_one() -> list[Any]:
+    from taskmill.queue import get_queue
+    from taskmill.queue.lease import ClaimRequest
+
+    request = ClaimRequest(
+        worker_id="bench-explain", queue_names=("default",), limit=1, lease_seconds=30.0
+    )
+    return get_queue("default").claim(request)
 
 
 def _percentile(values: list[float], percent: float) -> float:
