@@ -2,6 +2,8 @@
 PostgreSQL, and read what the server's statistics and plans say about the task table."""
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, transaction
@@ -49,6 +51,20 @@ def analyze() -> None:
     """Fresh planner statistics for the task table, as autovacuum's ANALYZE keeps them."""
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {connection.ops.quote_name(TaskRecord._meta.db_table)}")
+
+
+@contextmanager
+def autovacuum_off() -> Iterator[None]:
+    """Keep autovacuum off the task table: a vacuum it runs at the same moment would make the
+    one under test skip the table (SKIP_LOCKED)."""
+    table = connection.ops.quote_name(TaskRecord._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
 
 
 def vacuum_count() -> int:

@@ -1,6 +1,7 @@
 """The leader lease, the Maintenance step (leader-only scheduling, pruning and vacuuming), the
 Pruner and the Vacuumer."""
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +22,7 @@ from taskmill.worker.maintenance import (
     Pruner,
     Vacuumer,
 )
-from tests.churn import churn, flush_statistics, vacuum_count
+from tests.churn import autovacuum_off, churn, flush_statistics, vacuum_count
 from tests.testapp.tasks import fail_value_error, noop
 from tests.waiting import wait_until
 
@@ -172,6 +173,12 @@ def test_maintenance__no_vacuumer_where_there_is_nothing_to_vacuum() -> None:
     assert leader.is_leader(100.0)
 
 
+@pytest.fixture
+def no_autovacuum() -> Iterator[None]:
+    with autovacuum_off():
+        yield
+
+
 def vacuumer(after_dead_rows: int) -> Vacuumer:
     vacuum = open_table_vacuum("default")
     assert vacuum is not None
@@ -180,6 +187,7 @@ def vacuumer(after_dead_rows: int) -> Vacuumer:
 
 @pytest.mark.only_on("postgresql")
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_autovacuum")
 def test_vacuumer__waits_for_enough_dead_rows_then_vacuums_and_paces_the_next() -> None:
     step = vacuumer(after_dead_rows=1000)
     vacuums = vacuum_count()
