@@ -46,18 +46,25 @@ class TableVacuum:
             row = cursor.fetchone()
         return int(row[0]) if row is not None else 0
 
-    def start(self) -> None:
-        """Send the VACUUM on a new connection and return at once."""
+    def start(self) -> bool:
+        """Send the VACUUM on a new connection and return at once; False if it couldn't be."""
         if self.connection is not None:
-            return
-        connection = self.wrapper.get_new_connection(self.wrapper.get_connection_params())
-        connection.autocommit = True  # VACUUM can't run inside a transaction block
+            return True
         try:
+            connection = self.wrapper.get_new_connection(self.wrapper.get_connection_params())
+        except psycopg.Error as error:
+            # Raw driver errors, not Django's: the supervisor's loop wouldn't expect them.
+            logger.warning("could not connect to vacuum the task table: %s", error)
+            return False
+        try:
+            connection.autocommit = True  # VACUUM can't run inside a transaction block
             connection.pgconn.send_query(f"VACUUM ({OPTIONS}) {self.table}".encode())
-        except psycopg.Error:
+        except psycopg.Error as error:
             connection.close()
-            raise
+            logger.warning("could not start the task table's vacuum: %s", error)
+            return False
         self.connection = connection
+        return True
 
     def is_running(self) -> bool:
         """Return True while the VACUUM runs; once it has ended, log a failure and close."""

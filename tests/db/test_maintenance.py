@@ -1,6 +1,7 @@
 """The leader lease, the Maintenance step (leader-only scheduling, pruning and vacuuming), the
 Pruner and the Vacuumer."""
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -233,3 +234,19 @@ def test_maintenance__stopping_cancels_the_leaders_running_vacuum() -> None:
     assert leader.vacuumer.started_at is None
     assert leader.vacuumer.vacuum.connection is None
     assert not leader.is_leader(100.0)
+
+
+@pytest.mark.only_on("postgresql")
+def test_vacuumer__a_vacuum_that_cant_connect_is_logged_and_tried_again_later(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    step = vacuumer(after_dead_rows=0)
+    params = step.vacuum.wrapper.get_connection_params()
+    monkeypatch.setattr(step.vacuum.wrapper, "get_connection_params", lambda: {**params, "port": 1})
+
+    with caplog.at_level(logging.WARNING, logger="taskmill"):
+        step.run_once(100.0)
+
+    assert step.started_at is None
+    assert step.next_check_at == 100.0 + VACUUM_CHECK_INTERVAL
+    assert "could not connect to vacuum the task table" in caplog.text
