@@ -11,9 +11,10 @@ INSERT ... SELECT on PostgreSQL, bulk_create elsewhere), then measures:
 - drain rate: a burst worker (--concurrency 2) drains a short batch of no-op tasks, first
   start to last finish.
 
-Then `churn_tasks` tasks go through the queue (enqueue_many; claim() in batches; each batch
-finished by one UPDATE, as workers finish them: two row versions left behind per task) and
-the same is measured again, right away, before autovacuum's next round could tidy up.
+Then `churn_tasks` no-op tasks go through a real worker (--concurrency 2, not --burst, so
+its leader duties run as in production: two row versions left behind per task on
+PostgreSQL, and whatever vacuuming the worker does), and the same is measured again right
+after it stopped, before autovacuum's next round could tidy up.
 """
 
 import argparse
@@ -34,7 +35,7 @@ from typing import Any, Final
 import django
 
 BATCH: Final = 10_000
-CHURN_BATCH: Final = 500
+CHURN_POLL: Final = 0.2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,7 +94,7 @@ def run(plan: ScalePlan, vendor: str, log_dir: Path, points: list[dict[str, Any]
         points.append(_measure_point(plan, vendor, f"{step:,} finished", log_dir))
         _say(vendor, _summary(points[-1]))
     started = time.monotonic()
-    _churn(plan.churn_tasks)
+    _churn(plan.churn_tasks, log_dir)
     _say(vendor, f"churned {plan.churn_tasks:,} tasks in {time.monotonic() - started:.0f} s")
     points.append(
         _measure_point(plan, vendor, f"{filled:,} + {plan.churn_tasks:,} churned", log_dir)
@@ -186,22 +187,33 @@ def _drain_rate(count: int, log_dir: Path) -> float:
     return float(count / (times["last"] - times["first"]).total_seconds())
 
 
-def _churn(count: int) -> None:
-    """Put `count` tasks through the queue: enqueue, claim in batches, finish each batch."""
+def _churn(count: int, log_dir: Path) -> None:
+    """Put `count` tasks through a running worker, BATCH at a time; stop it once all ran."""
     from taskmill import enqueue_many
-    from taskmill.queue import get_queue
-    from taskmill.queue.lease import ClaimRequest
 
     from .tasks import noop
+    from .worker_runs import running_worker
 
-    queue = get_queue("default")
-    request = ClaimRequest(
-        worker_id="bench-churn", queue_names=("default",), limit=CHURN_BATCH, lease_seconds=60.0
-    )
-    for start in range(0, count, BATCH):
-        enqueue_many(noop, [((), {})] * min(BATCH, count - start))
-        while claimed := queue.claim(request):
-            _finish([record.id for record in claimed])
+    with running_worker(["--concurrency", "2"], log_dir) as worker:
+        for start in range(0, count, BATCH):
+            enqueue_many(noop, [((), {})] * min(BATCH, count - start))
+            # The next batch goes in when this one is nearly done: the worker never idles.
+            _wait_for_active(BATCH // 10, worker)
+        _wait_for_active(0, worker)
+
+
+def _wait_for_active(at_most: int, worker: Any) -> None:
+    from taskmill.models import TaskRecord
+    from taskmill.states import ACTIVE_STATES
+
+    from .worker_runs import BenchError
+
+    active = TaskRecord.objects.filter(state__in=ACTIVE_STATES)
+    deadline = time.monotonic() + max(120.0, BATCH / 10)
+    while active.count() > at_most:
+        if worker.popen.poll() is not None or time.monotonic() > deadline:
+            raise BenchError(f"the churn's worker stalled:\n{worker.log_tail()}")
+        time.sleep(CHURN_POLL)
 
 
 def _analyze(vendor: str) -> None:
@@ -216,18 +228,69 @@ def _analyze(vendor: str) -> None:
 
 
 def _table_stats(vendor: str) -> dict[str, Any]:
-    """PostgreSQL only: dead row versions and the table's size with its indexes."""
+    """PostgreSQL only: dead row versions, the table's size with its indexes, and how many
+    claim-index pages a claim reads (a count, unlike the claim's time, that the machine's
+    load doesn't move)."""
     if vendor != "postgresql":
         return {}
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT n_dead_tup, pg_total_relation_size(relid), autovacuum_count "
+            "SELECT n_dead_tup, pg_total_relation_size(relid), autovacuum_count, vacuum_count "
             "FROM pg_stat_user_tables WHERE relname = 'taskmill_taskrecord'"
         )
-        dead, size, autovacuums = cursor.fetchone()
-    return {"dead_rows": dead, "table_mb": round(size / 2**20, 1), "autovacuums": autovacuums}
+        dead, size, autovacuums, vacuums = cursor.fetchone()
+    return {
+        "dead_rows": dead,
+        "table_mb": round(size / 2**20, 1),
+        "autovacuums": autovacuums,
+        "vacuums": vacuums,
+        "claim_index_pages_read": _claim_index_pages_read(),
+    }
+
+
+def _claim_index_pages_read() -> int | None:
+    """EXPLAIN (ANALYZE, BUFFERS) the claim of one ready task, rolled back, then claim it for
+    real; return the pages its scan of the claim index read (None: no such scan)."""
+    from django.db import connection, transaction
+
+    from taskmill.queue import get_queue
+    from taskmill.states import State
+
+    from .tasks import noop
+
+    queue: Any = get_queue("default")
+    noop.enqueue()
+    params: dict[str, Any] = {
+        "queues": ["default"],
+        "limit": 1,
+        "running": State.RUNNING.value,
+        "worker_id": "bench-explain",
+        "lease": 30.0,
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + queue._claim_sql, params)
+        (plan,) = cursor.fetchone()
+        transaction.set_rollback(True)
+    _finish([record.id for record in _claim_one()])
+    nodes = [json.loads(plan)[0]["Plan"] if isinstance(plan, str) else plan[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        if node.get("Index Name") == "taskmill_claim_idx":
+            return int(node["Shared Hit Blocks"]) + int(node["Shared Read Blocks"])
+        nodes.extend(node.get("Plans", []))
+    return None
+
+
+def _claim_one() -> list[Any]:
+    from taskmill.queue import get_queue
+    from taskmill.queue.lease import ClaimRequest
+
+    request = ClaimRequest(
+        worker_id="bench-explain", queue_names=("default",), limit=1, lease_seconds=30.0
+    )
+    return get_queue("default").claim(request)
 
 
 def _percentile(values: list[float], percent: float) -> float:

@@ -1,5 +1,8 @@
-"""The leader lease, the Maintenance step (leader-only scheduling and pruning) and the Pruner."""
+"""The leader lease, the Maintenance step (leader-only scheduling, pruning and vacuuming), the
+Pruner and the Vacuumer."""
 
+import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,9 +12,18 @@ from taskmill.conf import get_settings
 from taskmill.models import Leadership, Schedule, TaskRecord
 from taskmill.queue.leader import LeaderLease
 from taskmill.queue.pruning import Selection, delete_batches
+from taskmill.queue.vacuum import open_table_vacuum
 from taskmill.schedules import build_spec
 from taskmill.testing import run_until_empty
-from taskmill.worker.maintenance import Maintenance, Pruner
+from taskmill.worker.maintenance import (
+    VACUUM_CHECK_INTERVAL,
+    VACUUM_PACING,
+    VACUUM_POLL,
+    Maintenance,
+    Pruner,
+    Vacuumer,
+)
+from tests.churn import autovacuum_off, churn, flush_statistics, vacuum_count
 from tests.testapp.tasks import fail_value_error, noop
 from tests.waiting import wait_until
 
@@ -145,3 +157,96 @@ def test_delete_batches__works_a_batch_at_a_time_within_its_budget() -> None:
     deleted, done = delete_batches("default", Selection(), batch_size=2)
     assert (deleted, done) == ({"succeeded": 3}, True)
     assert not TaskRecord.objects.exists()
+
+
+@pytest.mark.only_on("postgresql")
+def test_maintenance__the_leader_has_a_vacuumer_on_postgresql() -> None:
+    assert maintenance("w1").vacuumer is not None
+
+
+@pytest.mark.only_on("sqlite", "mysql")
+def test_maintenance__no_vacuumer_where_there_is_nothing_to_vacuum() -> None:
+    leader = maintenance("w1")
+
+    leader.run_once(100.0)
+
+    assert leader.vacuumer is None
+    assert leader.is_leader(100.0)
+
+
+@pytest.fixture
+def no_autovacuum() -> Iterator[None]:
+    with autovacuum_off():
+        yield
+
+
+def vacuumer(after_dead_rows: int) -> Vacuumer:
+    vacuum = open_table_vacuum("default")
+    assert vacuum is not None
+    return Vacuumer(vacuum, after_dead_rows=after_dead_rows)
+
+
+@pytest.mark.only_on("postgresql")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_autovacuum")
+def test_vacuumer__waits_for_enough_dead_rows_then_vacuums_and_paces_the_next() -> None:
+    step = vacuumer(after_dead_rows=1000)
+    vacuums = vacuum_count()
+    churn(100)  # 200 dead versions
+    flush_statistics()
+
+    step.run_once(100.0)
+
+    assert step.started_at is None
+    assert step.next_check_at == 100.0 + VACUUM_CHECK_INTERVAL
+    churn(500)
+    flush_statistics()
+    step.run_once(102.0)
+    assert step.started_at == 102.0
+    clock = [102.0]
+
+    def vacuum_ended() -> bool:
+        clock[0] += VACUUM_POLL
+        step.run_once(clock[0])
+        return step.started_at is None
+
+    wait_until(vacuum_ended, timeout=60, message="the vacuum ending")
+    assert vacuum_count() == vacuums + 1
+    assert step.left_behind < 1000
+    took = clock[0] - 102.0
+    assert step.next_check_at == clock[0] + max(VACUUM_CHECK_INTERVAL, took * VACUUM_PACING)
+    assert step.vacuum.connection is None
+
+
+@pytest.mark.only_on("postgresql")
+@pytest.mark.django_db(transaction=True)
+def test_maintenance__stopping_cancels_the_leaders_running_vacuum() -> None:
+    leader = maintenance("w1")
+    assert leader.vacuumer is not None
+    leader.vacuumer.after_dead_rows = 100
+    churn(1000)
+    flush_statistics()
+
+    leader.run_once(100.0)
+    assert leader.vacuumer.started_at == 100.0
+    leader.stop()
+
+    assert leader.vacuumer.started_at is None
+    assert leader.vacuumer.vacuum.connection is None
+    assert not leader.is_leader(100.0)
+
+
+@pytest.mark.only_on("postgresql")
+def test_vacuumer__a_vacuum_that_cant_connect_is_logged_and_tried_again_later(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    step = vacuumer(after_dead_rows=0)
+    params = step.vacuum.wrapper.get_connection_params()
+    monkeypatch.setattr(step.vacuum.wrapper, "get_connection_params", lambda: {**params, "port": 1})
+
+    with caplog.at_level(logging.WARNING, logger="taskmill"):
+        step.run_once(100.0)
+
+    assert step.started_at is None
+    assert step.next_check_at == 100.0 + VACUUM_CHECK_INTERVAL
+    assert "could not connect to vacuum the task table" in caplog.text

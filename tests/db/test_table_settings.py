@@ -1,12 +1,12 @@
-"""The task table's autovacuum settings (migration 0002, taskmill/queue/table_settings.py):
-set on PostgreSQL, reset when the migration is unapplied, and nothing on other databases."""
+"""The task table's vacuum settings (migrations 0002 and 0003, taskmill/queue/table_settings.py):
+set on PostgreSQL, reset when a migration is unapplied, and nothing on other databases."""
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
 
 from taskmill.models import TaskRecord
-from taskmill.queue.table_settings import AUTOVACUUM
+from taskmill.queue.table_settings import AUTOVACUUM, INDEX_CLEANUP
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +21,19 @@ def reloptions() -> dict[str, str]:
 
 
 @pytest.mark.only_on("postgresql")
-def test_migrate__sets_the_task_tables_autovacuum_settings() -> None:
-    assert reloptions() == AUTOVACUUM
+def test_migrate__sets_the_task_tables_autovacuum_and_index_cleanup_settings() -> None:
+    assert reloptions() == AUTOVACUUM | INDEX_CLEANUP
+
+
+@pytest.mark.only_on("postgresql")
+@pytest.mark.django_db(transaction=True)
+def test_unapplying_0003__resets_index_cleanup_only() -> None:
+    try:
+        call_command("migrate", "taskmill", "0002", verbosity=0)
+        assert reloptions() == AUTOVACUUM
+    finally:
+        call_command("migrate", "taskmill", verbosity=0)
+    assert reloptions() == AUTOVACUUM | INDEX_CLEANUP
 
 
 @pytest.mark.only_on("postgresql")
@@ -33,7 +44,7 @@ def test_unapplying_0002__resets_them_and_applying_sets_them_again() -> None:
         assert reloptions() == {}
     finally:
         call_command("migrate", "taskmill", verbosity=0)
-    assert reloptions() == AUTOVACUUM
+    assert reloptions() == AUTOVACUUM | INDEX_CLEANUP
 
 
 @pytest.mark.only_on("sqlite", "mysql")
