@@ -34,6 +34,7 @@ from .clock import DatabaseNow
 from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .lease import ClaimRequest, Lease
+from .rows import RowReader
 from .session_lock import SessionLock
 from .waiter import Waiter
 
@@ -81,6 +82,7 @@ class Queue(ABC):
     def __init__(self, database_alias: str) -> None:
         self.database_alias = database_alias
         self.graph = DependencyGraph(database_alias, self.notify)
+        self.rows = RowReader()
 
     @property
     def connection(self) -> BaseDatabaseWrapper:
@@ -249,6 +251,14 @@ class Queue(ABC):
 
         Must never hand one task to two callers, whatever the number of processes and hosts.
         """
+
+    def _read_claimed(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> list[TaskRecord]:
+        """Run a claim statement that returns the whole rows it claimed; return them."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return self.rows.records(cursor, self.database_alias)
 
     def claim(self, request: ClaimRequest) -> list[TaskRecord]:
         """Claim due tasks, highest priority first; return them as running."""

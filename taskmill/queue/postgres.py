@@ -100,9 +100,8 @@ class PostgresQueue(Queue):
             "worker_id": request.worker_id,
             "lease": request.lease_seconds,
         }
-        # raw() applies each field's converters (JSON, UUID) to the rows RETURNING gives back,
-        # so the claim and the read of what was claimed are one round trip.
-        return list(TaskRecord.objects.using(self.database_alias).raw(self._claim_sql, params))
+        # The claim and the read of what it claimed are one round trip.
+        return self._read_claimed(self._claim_sql, params)
 
     def _finish_sql(self, rows: int) -> str | None:
         table, c = self.quoted_names()

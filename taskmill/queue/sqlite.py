@@ -89,8 +89,8 @@ class SQLiteQueue(Queue):
             db_stamp,
             request.limit,
         ]
-        # raw() applies each field's converters to the rows RETURNING gives back.
-        return list(TaskRecord.objects.using(self.database_alias).raw(self._claim_sql, params))
+        # The claim and the read of what it claimed are one round trip.
+        return self._read_claimed(self._claim_sql, params)
 
     def _finish_sql(self, rows: int) -> str | None:
         table, c = self.quoted_names()
