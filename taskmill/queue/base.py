@@ -342,25 +342,32 @@ class Queue(ABC):
         connection = self.connection
         id_field = TaskRecord._meta.get_field("id")
         time_field = TaskRecord._meta.get_field("finished_at")
-        params: list[Any] = []
+        values: list[list[Any]] = []
         for row in rows:
             changes = row.changes
             value = changes["return_value"]
-            params += [
-                id_field.get_db_prep_value(row.lease.task_id, connection),
-                row.lease.worker_id,
-                row.lease.attempt,
-                str(changes["state"]),
-                json.dumps(changes["errors"]),
-                # JSONField stores None as SQL NULL, as Django's own save would.
-                None if value is None else to_json_text(value),
-                time_field.get_db_prep_value(changes["finished_at"], connection),
-                time_field.get_db_prep_value(changes["expires_at"], connection),
-            ]
+            values.append(
+                [
+                    id_field.get_db_prep_value(row.lease.task_id, connection),
+                    row.lease.worker_id,
+                    row.lease.attempt,
+                    str(changes["state"]),
+                    json.dumps(changes["errors"]),
+                    # JSONField stores None as SQL NULL, as Django's own save would.
+                    None if value is None else to_json_text(value),
+                    time_field.get_db_prep_value(changes["finished_at"], connection),
+                    time_field.get_db_prep_value(changes["expires_at"], connection),
+                ]
+            )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, self._finish_params(values))
             # A uuid on PostgreSQL, its hex text on SQLite.
             return {UUID(str(task_id)) for (task_id,) in cursor.fetchall()}
+
+    def _finish_params(self, rows: list[list[Any]]) -> list[Any]:
+        """The parameters of _finish_sql() for these rows' values: row after row, unless the
+        dialect binds them otherwise."""
+        return [value for row in rows for value in row]
 
     def _finish_one(self, finish: Finish, changes: dict[str, Any]) -> dict[str, Any] | None:
         lease, transition = finish.lease, finish.transition
