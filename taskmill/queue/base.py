@@ -342,6 +342,15 @@ class Queue(ABC):
         connection = self.connection
         id_field = TaskRecord._meta.get_field("id")
         time_field = TaskRecord._meta.get_field("finished_at")
+        # A batch's rows share their finish time, and their expiry when their result_ttl is
+        # the same: each distinct time is prepared once.
+        times: dict[datetime, Any] = {}
+
+        def prepared_time(value: datetime) -> Any:
+            if value not in times:
+                times[value] = time_field.get_db_prep_value(value, connection)
+            return times[value]
+
         values: list[list[Any]] = []
         for row in rows:
             changes = row.changes
@@ -355,8 +364,8 @@ class Queue(ABC):
                     json.dumps(changes["errors"]),
                     # JSONField stores None as SQL NULL, as Django's own save would.
                     None if value is None else to_json_text(value),
-                    time_field.get_db_prep_value(changes["finished_at"], connection),
-                    time_field.get_db_prep_value(changes["expires_at"], connection),
+                    prepared_time(changes["finished_at"]),
+                    prepared_time(changes["expires_at"]),
                 ]
             )
         with connection.cursor() as cursor:
