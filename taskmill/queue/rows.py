@@ -17,11 +17,12 @@ from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, JSONField
 
 from ..codec import TolerantJSONDecoder
-from ..models import TaskRecord, build_record
+from ..models import TaskRecord, build_record, record_columns
 
 type Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
-# Per column of a result: the record's attribute, and what turns the driver's value into it.
-type ColumnPlan = tuple[str, Callable[[Any], Any] | None]
+# Per column of a result: its position, the record's attribute, and what turns the driver's
+# value into the attribute's.
+type ColumnPlan = tuple[int, str, Callable[[Any], Any] | None]
 
 # One decoder for every JSON column: json.loads(value, cls=...) builds a new one per value.
 _DECODER: Final = TolerantJSONDecoder()
@@ -40,32 +41,39 @@ class RowReader:
     def records(self, cursor: CursorWrapper, database: str) -> list[TaskRecord]:
         """Return the cursor's remaining rows as TaskRecords read from `database`.
 
-        Raise ValueError if the rows are not whole task rows (a column missing or unknown).
+        A column the model doesn't know (one a newer migration added, while this worker still
+        runs the older code) is left out; a column the table lacks is left deferred, as the
+        ORM leaves it, and built through Model.from_db().
         """
         connection = cursor.db
         columns = tuple(str(column[0]) for column in cursor.description or ())
         plans = self._plans.setdefault(connection, {})
         plan = plans.get(columns)
         if plan is None:
-            plan = plans[columns] = self._plan(connection, columns)
+            plan = plans[columns] = _plan(connection, columns)
+        whole = {name for _, name, _ in plan} == record_columns()
         records = []
         for row in cursor.fetchall():
-            values = {
-                name: value if convert is None or value is None else convert(value)
-                for (name, convert), value in zip(plan, row, strict=True)
-            }
-            records.append(build_record(values, database=database))
+            values = {}
+            for index, name, convert in plan:
+                value = row[index]
+                values[name] = value if convert is None or value is None else convert(value)
+            records.append(
+                build_record(values, database=database)
+                if whole
+                else TaskRecord.from_db(database, list(values), list(values.values()))
+            )
         return records
 
-    def _plan(self, connection: BaseDatabaseWrapper, columns: Sequence[str]) -> list[ColumnPlan]:
-        by_column = {str(field.column): field for field in TaskRecord._meta.concrete_fields}
-        unknown = [column for column in columns if column not in by_column]
-        if unknown:
-            raise ValueError(f"not columns of {TaskRecord._meta.db_table}: {unknown}")
-        return [
-            (by_column[column].attname, _converter(connection, by_column[column]))
-            for column in columns
-        ]
+
+def _plan(connection: BaseDatabaseWrapper, columns: Sequence[str]) -> list[ColumnPlan]:
+    """For each column of the model in the result: its position, attribute and converter."""
+    by_column = {str(field.column): field for field in TaskRecord._meta.concrete_fields}
+    return [
+        (index, by_column[column].attname, _converter(connection, by_column[column]))
+        for index, column in enumerate(columns)
+        if column in by_column
+    ]
 
 
 def _converter(
