@@ -82,7 +82,6 @@ class Queue(ABC):
     def __init__(self, database_alias: str) -> None:
         self.database_alias = database_alias
         self.graph = DependencyGraph(database_alias, self.notify)
-        self.rows = RowReader()
 
     @property
     def connection(self) -> BaseDatabaseWrapper:
@@ -251,6 +250,11 @@ class Queue(ABC):
 
         Must never hand one task to two callers, whatever the number of processes and hosts.
         """
+
+    @cached_property
+    def rows(self) -> RowReader:
+        """What reads the rows a claim returns into records."""
+        return RowReader()
 
     def _read_claimed(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any]
