@@ -36,6 +36,7 @@ from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .insert_rows import UNSET, prepared_columns, same_value
 from .lease import ClaimRequest, Lease
+from .rows import RowReader
 from .session_lock import SessionLock
 from .waiter import Waiter
 
@@ -284,6 +285,19 @@ class Queue(ABC):
         Must never hand one task to two callers, whatever the number of processes and hosts.
         """
 
+    @cached_property
+    def rows(self) -> RowReader:
+        """What reads the rows a claim returns into records."""
+        return RowReader()
+
+    def _read_claimed(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> list[TaskRecord]:
+        """Run a claim statement that returns the whole rows it claimed; return them."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return self.rows.records(cursor, self.database_alias)
+
     def claim(self, request: ClaimRequest) -> list[TaskRecord]:
         """Claim due tasks, highest priority first; return them as running."""
         if request.limit < 1 or not request.queue_names:
@@ -366,25 +380,41 @@ class Queue(ABC):
         connection = self.connection
         id_field = TaskRecord._meta.get_field("id")
         time_field = TaskRecord._meta.get_field("finished_at")
-        params: list[Any] = []
+        # A batch's rows share their finish time, and their expiry when their result_ttl is
+        # the same: each distinct time is prepared once.
+        times: dict[datetime, Any] = {}
+
+        def prepared_time(value: datetime) -> Any:
+            if value not in times:
+                times[value] = time_field.get_db_prep_value(value, connection)
+            return times[value]
+
+        values: list[list[Any]] = []
         for row in rows:
             changes = row.changes
             value = changes["return_value"]
-            params += [
-                id_field.get_db_prep_value(row.lease.task_id, connection),
-                row.lease.worker_id,
-                row.lease.attempt,
-                str(changes["state"]),
-                json.dumps(changes["errors"]),
-                # JSONField stores None as SQL NULL, as Django's own save would.
-                None if value is None else to_json_text(value),
-                time_field.get_db_prep_value(changes["finished_at"], connection),
-                time_field.get_db_prep_value(changes["expires_at"], connection),
-            ]
+            values.append(
+                [
+                    id_field.get_db_prep_value(row.lease.task_id, connection),
+                    row.lease.worker_id,
+                    row.lease.attempt,
+                    str(changes["state"]),
+                    json.dumps(changes["errors"]),
+                    # JSONField stores None as SQL NULL, as Django's own save would.
+                    None if value is None else to_json_text(value),
+                    prepared_time(changes["finished_at"]),
+                    prepared_time(changes["expires_at"]),
+                ]
+            )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, self._finish_params(values))
             # A uuid on PostgreSQL, its hex text on SQLite.
             return {UUID(str(task_id)) for (task_id,) in cursor.fetchall()}
+
+    def _finish_params(self, rows: list[list[Any]]) -> list[Any]:
+        """The parameters of _finish_sql() for these rows' values: row after row, unless the
+        dialect binds them otherwise."""
+        return [value for row in rows for value in row]
 
     def _finish_one(self, finish: Finish, changes: dict[str, Any]) -> dict[str, Any] | None:
         lease, transition = finish.lease, finish.transition

@@ -14,9 +14,10 @@ Quirks handled:
   never for a rolled-back enqueue; identical notifications in one transaction are folded.
 - Notifications don't reach workers behind PgBouncer in transaction mode: polling remains,
   so LISTEN only makes pickup faster, never correct.
-- Final outcomes are recorded in batches: one UPDATE ... FROM (VALUES ...) for a loop turn's
-  outcomes, with the whole lease fence in its WHERE clause; RETURNING says which rows it
-  wrote, and the rest (lease lost, dependants waiting) take the one-row path.
+- Final outcomes are recorded in batches: one UPDATE ... FROM unnest(arrays) for a loop
+  turn's outcomes (one statement text for any number of rows), with the whole lease fence in
+  its WHERE clause; RETURNING says which rows it wrote, and the rest (lease lost, dependants
+  waiting) take the one-row path.
 - Whether a task is due and when a lease ends use CLOCK_TIMESTAMP(), the database's clock,
   not NOW() (the transaction's start) nor any worker host's clock.
 - Session locks are session-level advisory locks (scoped to the database by PostgreSQL) on a
@@ -147,35 +148,44 @@ class PostgresQueue(Queue):
             "worker_id": request.worker_id,
             "lease": request.lease_seconds,
         }
-        # raw() applies each field's converters (JSON, UUID) to the rows RETURNING gives back,
-        # so the claim and the read of what was claimed are one round trip.
-        return list(TaskRecord.objects.using(self.database_alias).raw(self._claim_sql, params))
+        # The claim and the read of what it claimed are one round trip.
+        return self._read_claimed(self._claim_sql, params)
 
     def _finish_sql(self, rows: int) -> str | None:
+        return self._finish_all_sql
+
+    @cached_property
+    def _finish_all_sql(self) -> str:
         table, c = self.quoted_names()
-        # Every value arrives as text (or typed by the driver) and is cast where it is used,
-        # so the statement reads the same with client- and server-side parameter binding.
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * rows)
+        # One array per column, unnested into rows: the statement's text is the same for any
+        # number of rows, so psycopg converts it once (it caches statements up to 50
+        # parameters, and a VALUES list has 8 per row) and the server parses a short text.
         return f"""
             UPDATE {table} AS t SET
                 {c["state"]} = v.state,
                 {c["errors"]} = v.errors::jsonb,
                 {c["return_value"]} = v.return_value::jsonb,
-                {c["finished_at"]} = v.finished_at::timestamptz,
-                {c["expires_at"]} = v.expires_at::timestamptz,
+                {c["finished_at"]} = v.finished_at,
+                {c["expires_at"]} = v.expires_at,
                 {c["lease_owner"]} = NULL,
                 {c["lease_expires_at"]} = NULL,
                 {c["cancel_requested_at"]} = NULL,
                 {c["unique_key"]} = NULL
-            FROM (VALUES {values})
-                AS v(id, owner, attempt, state, errors, return_value, finished_at, expires_at)
-            WHERE t.{c["id"]} = v.id::uuid
+            FROM unnest(
+                %s::uuid[], %s::text[], %s::integer[], %s::text[], %s::text[], %s::text[],
+                %s::timestamptz[], %s::timestamptz[]
+            ) AS v(id, owner, attempt, state, errors, return_value, finished_at, expires_at)
+            WHERE t.{c["id"]} = v.id
               AND t.{c["state"]} = '{State.RUNNING.value}'
               AND t.{c["lease_owner"]} = v.owner
-              AND t.{c["attempts"]} = v.attempt::integer
+              AND t.{c["attempts"]} = v.attempt
               AND NOT t.{c["has_dependants"]}
             RETURNING t.{c["id"]}
         """  # noqa: S608 - only quoted identifiers, placeholders and a State constant
+
+    def _finish_params(self, rows: list[list[Any]]) -> list[Any]:
+        # One list per column (see _finish_all_sql).
+        return [list(column) for column in zip(*rows, strict=True)]
 
     def open_waiter(self) -> Waiter:
         try:

@@ -89,10 +89,21 @@ class SQLiteQueue(Queue):
             db_stamp,
             request.limit,
         ]
-        # raw() applies each field's converters to the rows RETURNING gives back.
-        return list(TaskRecord.objects.using(self.database_alias).raw(self._claim_sql, params))
+        # The claim and the read of what it claimed are one round trip.
+        return self._read_claimed(self._claim_sql, params)
 
     def _finish_sql(self, rows: int) -> str | None:
+        sql = self._finish_sql_by_rows.get(rows)
+        if sql is None:
+            sql = self._finish_sql_by_rows[rows] = self._build_finish_sql(rows)
+        return sql
+
+    @cached_property
+    def _finish_sql_by_rows(self) -> dict[int, str]:
+        # Built once per batch size: a draining worker writes a batch every few milliseconds.
+        return {}
+
+    def _build_finish_sql(self, rows: int) -> str:
         table, c = self.quoted_names()
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * rows)
         # SQLite names a VALUES list's columns column1, column2, ...: in the order bound below.

@@ -1,13 +1,13 @@
 """The JSON messages between the supervisor and its children. No pickle: only JSON crosses."""
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any, Final
 from uuid import UUID
 
-from ..models import TaskRecord
+from ..models import TaskRecord, build_record
 from ..outcomes import Outcome
 
 RECORD_FIELDS: Final = (
@@ -40,25 +40,32 @@ def record_to_json(record: TaskRecord) -> dict[str, Any]:
 
 def record_from_json(data: dict[str, Any]) -> TaskRecord:
     """Rebuild an unsaved TaskRecord from record_to_json's output."""
-    values: dict[str, Any] = {name: data[name] for name in RECORD_FIELDS}
-    values["id"] = UUID(data["id"])
+    columns = {name: data[name] for name in RECORD_FIELDS}
+    columns["id"] = UUID(data["id"])
     for name in TIME_FIELDS:
         raw = data[name]
-        values[name] = datetime.fromisoformat(raw) if raw is not None else None
-    # Positional arguments, one per column, take Model.__init__'s fast path: a child builds
-    # two records per task, and keyword arguments cost twice as much.
-    # (The stubs' plugin types positional model arguments as the first field's, hence Any.)
-    model: Any = TaskRecord
-    record: TaskRecord = model(
-        *[values[name] if name in values else default() for name, default in _columns()]
-    )
-    return record
+        columns[name] = datetime.fromisoformat(raw) if raw is not None else None
+    for name, default in _defaults():
+        columns[name] = default() if callable(default) else default
+    # Not through Model.__init__: a child rebuilds two records per task (models.build_record).
+    return build_record(columns)
 
 
 @cache
-def _columns() -> list[tuple[str, Callable[[], Any]]]:
-    """Each column's attribute name with its default, in the order Model.__init__ takes them."""
-    return [(field.attname, field.get_default) for field in TaskRecord._meta.concrete_fields]
+def _defaults() -> list[tuple[str, Any]]:
+    """Each column the message leaves out, with its default: a constant (None, "", False),
+    or a callable (list) called per record, so that no two records share one list."""
+    sent = {"id", *RECORD_FIELDS, *TIME_FIELDS}
+    return [
+        (
+            field.attname,
+            field.default
+            if field.has_default() and callable(field.default)
+            else field.get_default(),
+        )
+        for field in TaskRecord._meta.concrete_fields
+        if field.attname not in sent
+    ]
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -6,7 +6,6 @@ forget the task or keep the write for after a database error.
 """
 
 import contextlib
-import copy
 import logging
 from dataclasses import dataclass
 from typing import Final
@@ -15,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..context import ProgressReport
-from ..models import TaskRecord
+from ..models import TaskRecord, build_record, record_columns
 from ..outcomes import Transition
 from ..queue.base import Queue
 from ..queue.finishing import Finish
@@ -144,10 +143,11 @@ class Recorder:
 
 def as_finished(claimed: TaskRecord, changes: dict[str, object]) -> TaskRecord:
     """The record as it now stands, built from the claim and what finish() wrote."""
-    record = copy.copy(claimed)
-    for name, value in changes.items():
-        setattr(record, name, value)
-    return record
+    values = vars(claimed)
+    columns = {name: values[name] for name in record_columns()}
+    columns.update(changes)
+    # Not copy.copy(): a model's copy goes through pickling's protocol, 3x the cost.
+    return build_record(columns, database=claimed._state.db)
 
 
 def _log_outcome(running: Running, transition: Transition) -> None:

@@ -16,6 +16,7 @@ from taskmill.queue import get_queue
 from taskmill.queue.base import Queue
 from taskmill.queue.finishing import Finish
 from taskmill.queue.lease import ClaimRequest, Lease
+from taskmill.results import StoredError
 from taskmill.states import State
 from tests.testapp import tasks
 
@@ -118,3 +119,39 @@ def test_finish_many__retries_and_tasks_with_dependants_take_the_one_row_path(
     assert row.errors[0]["exception_class_path"] == "builtins.ValueError"
     assert TaskRecord.objects.get(id=dependency.id).state == State.SUCCEEDED
     assert TaskRecord.objects.get(id=dependant.id).state == State.READY
+
+
+def test_finish_many__writes_errors_and_times_exactly_as_the_one_row_path(
+    queue: Queue,
+) -> None:
+    for _ in range(8):
+        tasks.noop.enqueue()
+    claimed = _claim(queue)
+    now = timezone.now()
+    error = AttemptError(exception_class_path="builtins.ValueError", traceback="Trace 'é' \\ {}")
+    prior = [StoredError(exception_class_path="x.Y", traceback="earlier", attempt=0)]
+    finishes = [
+        Finish(
+            lease=Lease.of(record),
+            transition=Transition(state=State.FAILED, error=error),
+            prior_errors=prior,
+        )
+        for record in claimed
+    ]
+    written = queue.finish_many(finishes[:4], now=now)
+    # The one-row path, for comparison: the same changes, written by the ORM.
+    single = [
+        queue.finish(f.lease, f.transition, prior_errors=prior, now=now) for f in finishes[4:]
+    ]
+
+    assert written[0] == single[0]
+    stored = [
+        (row.state, row.errors, row.finished_at, row.expires_at, row.return_value)
+        for row in TaskRecord.objects.filter(id__in=[r.id for r in claimed]).order_by("id")
+    ]
+    assert len(set(map(repr, stored))) == 1
+    assert stored[0][1] == [
+        *prior,
+        {"exception_class_path": "builtins.ValueError", "traceback": error.traceback, "attempt": 1},
+    ]
+    assert stored[0][2] == now

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from taskmill.exceptions import DependencyFailed, TaskCancelled, TaskNotRegistered
 from taskmill.models import TaskRecord
-from taskmill.results import cancelled_error, error_entry, options_from_storage
+from taskmill.results import cancelled_error, error_entry, options_from_storage, task_for_record
 from taskmill.states import State
 from taskmill.task import TaskmillTask
 from tests.testapp import tasks
@@ -303,3 +303,18 @@ def test_cancelled_error__names_task_cancelled() -> None:
 
 def test_dependency_failed__is_a_task_cancelled() -> None:
     assert issubclass(DependencyFailed, TaskCancelled)
+
+
+def test_task_for_record__options_equal_in_python_but_not_in_json_build_different_tasks() -> None:
+    result = tasks.noop.enqueue()
+    row = TaskRecord.objects.get(id=result.id)
+    # timeout 1 is one second; timeout true is no number (a row written by hand), so it is
+    # left out. 1 == True in Python: a cache keyed on == would hand one task to both.
+    row.options = {**row.options, "timeout": 1}
+    with_number = task_for_record(row)
+    row.options = {**row.options, "timeout": True}
+    with_bool = task_for_record(row)
+
+    assert with_number.timeout == 1
+    assert with_bool.timeout == tasks.noop.timeout
+    assert task_for_record(row) is with_bool  # built once, then reused

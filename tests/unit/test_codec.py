@@ -13,6 +13,8 @@ from taskmill.codec import (
     JSON,
     MODEL_KEY,
     PK_KEY,
+    TolerantJSONDecoder,
+    UndecodableJSON,
     decode_arguments,
     decode_value,
     encode_arguments,
@@ -326,3 +328,23 @@ def test_encode_then_decode__round_trips_through_json_text() -> None:
     article = kwargs["article"]
     assert isinstance(article, Article)
     assert article.pk == 9
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": [1, 2.5, null]}', "[]", '"x"', "3", " [1] ", "[1]\n", '\t{"b": true}', "null"],
+)
+def test_tolerant_decoder__reads_valid_json_as_json_loads_does(text: str) -> None:
+    decoded = json.loads(text, cls=TolerantJSONDecoder)
+    assert decoded == json.loads(text)
+    assert not isinstance(decoded, UndecodableJSON)
+
+
+@pytest.mark.parametrize("text", ["[1.]", "[1] [2]", "[1] x", "", "  ", "{", "NaN!"])
+def test_tolerant_decoder__keeps_invalid_text_with_the_parser_error(text: str) -> None:
+    decoded = json.loads(text, cls=TolerantJSONDecoder)
+    assert isinstance(decoded, UndecodableJSON)
+    assert decoded == text
+    with pytest.raises(json.JSONDecodeError) as raised:
+        json.loads(text)
+    assert decoded.error == str(raised.value)

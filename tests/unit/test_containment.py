@@ -1,6 +1,8 @@
 """Sizes for --max-memory-per-child, and reading a process's resident memory."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -46,3 +48,35 @@ def test_resident_memory__reads_this_process_and_compares_with_a_limit() -> None
 
 def test_resident_memory__is_none_for_a_process_that_is_gone() -> None:
     assert resident_memory(2**22 + 1) is None  # above Linux's largest pid
+
+
+# In a process of its own: end_descendants() kills every child of the process calling it.
+END_DESCENDANTS_SCRIPT = """
+import os, subprocess, sys, time
+from taskmill.worker import containment
+assert containment.end_descendants() == 0  # nothing started yet
+sleeper = subprocess.Popen(["sleep", "60"])
+finished = subprocess.Popen(["true"])
+deadline = time.monotonic() + 10
+while os.waitid(os.P_PID, finished.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+    assert time.monotonic() < deadline, "true did not exit"
+    time.sleep(0.01)
+print(containment.end_descendants())  # the sleeper killed; the exited one only reaped
+try:
+    os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG)
+except ChildProcessError:
+    print("no children left")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "waitid"), reason="no waitid() here")
+def test_end_descendants__kills_live_children_reaps_exited_ones_and_sees_none_after() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", END_DESCENDANTS_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["1", "no children left"]
