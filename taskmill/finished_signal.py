@@ -1,8 +1,9 @@
-"""task_finished for tasks that end outside a worker's run: cancelled while queued or blocked,
-or cancelled because a dependency failed, in the process that made the change.
+"""Sending Django's task signals robustly, and task_finished for tasks that end outside a
+worker's run (cancelled while queued or blocked, with the dependants cancelled along), in the
+process that made the change.
 
-A worker announces what it records through a child (worker/runner.py), never in the
-supervisor, which runs no user code.
+A worker sends task_started and announces what it records through a child
+(worker/runner.py), never in the supervisor, which runs no user code.
 """
 
 from __future__ import annotations

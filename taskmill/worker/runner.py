@@ -22,6 +22,7 @@ from django.tasks.signals import task_finished, task_started
 from ..codec import JSON, decode_arguments, encode_return_value
 from ..context import STOP, ProgressReport, ProgressThrottle, TaskmillContext
 from ..exceptions import Retry, TaskCancelled, TaskNotRegistered
+from ..finished_signal import send_robust
 from ..models import TaskRecord
 from ..outcomes import AttemptError, Outcome, OutcomeKind
 from ..results import task_for_record, to_task_result
@@ -71,18 +72,6 @@ def _delay_for(task: TaskmillTask[..., Any], attempt: int) -> float | None:
     if callable(task.retry_delay):
         return float(task.retry_delay(attempt))
     return None
-
-
-def _send_robust(signal: Any, result: TaskResult[..., Any]) -> None:
-    backend_class = type(task_backends[result.backend])
-    for receiver, response in signal.send_robust(sender=backend_class, task_result=result):
-        if isinstance(response, Exception):
-            logger.error(
-                "signal receiver failed receiver=%r task_id=%s",
-                receiver,
-                result.id,
-                exc_info=response,
-            )
 
 
 def transactions_open() -> dict[str, bool]:
@@ -147,7 +136,7 @@ def _run(record: TaskRecord, reporting: Reporting) -> Outcome:
         result = to_task_result(record, task=task)
     except Exception as error:
         return _failure(error, retryable=False)
-    _send_robust(task_started, result)
+    send_robust(task_started, result)
     STOP.reset()
     throttle = ProgressThrottle(send=reporting.send_progress)
     level = int(record.options.get("log_level", logging.INFO))
@@ -201,6 +190,6 @@ def announce_finished(record: TaskRecord) -> None:
         return
     open_before = transactions_open()
     try:
-        _send_robust(task_finished, result)
+        send_robust(task_finished, result)
     finally:
         release_connections(open_before)
