@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from multiprocessing.connection import Connection, Pipe
 from typing import Final, Protocol
 from uuid import UUID
@@ -25,6 +26,7 @@ from ..models import LogStream, TaskRecord
 from ..outcomes import Outcome, OutcomeKind
 from . import containment, payload
 from .capture import OutputCollector, capturing_in_process
+from .pipeline import Slot, Splitter, new_nonce
 from .runner import Reporting, announce_finished, run_attempt
 
 logger = logging.getLogger(__name__)
@@ -39,24 +41,54 @@ READ_BUDGET: Final = 8 * READ_SIZE
 
 
 @dataclass(eq=False, slots=True)
+class Dispatched:
+    """A task handed to a child: queued there, or running if it is the child's head."""
+
+    seq: int  # dispatch order, also the marker of its output and its slot value
+    task_id: UUID
+    collector: OutputCollector
+    alone: bool = False  # nothing may be queued behind it
+    head_since: float | None = None  # when it became the first of its child's tasks
+    dropping: bool = False  # a drop was asked for; the child's answer is awaited
+
+
+@dataclass(eq=False, slots=True)
 class Child:
     """A slot of the pool: one process (or, in SoloPool, the worker itself)."""
 
     index: int
     pid: int = 0
     conn: Connection | None = None
-    task_id: UUID | None = None
-    tasks_run: int = 0
-    memory_checked_after: int = 0  # tasks_run when its memory was last read
+    # Dispatched and not yet reported, in the order the child runs them.
+    tasks: dict[int, Dispatched] = field(default_factory=dict)
+    tasks_run: int = 0  # dispatched to it
+    tasks_done: int = 0
+    memory_checked_after: int = 0  # tasks_done when its memory was last read
+    retiring: bool = False  # over its memory limit: gets nothing more, stops once empty
     kill_reason: str | None = None  # "timeout", "cancel", "shutdown" once a kill began
+    kill_seq: int | None = None  # the task the kill is meant for
     kill_deadline: float | None = None  # when SIGTERM turns into SIGKILL
     exit_code: int | None = None
     stopping: bool = False
+    sent: int = 0  # messages sent, for the slot's holds
+    slot: Slot | None = None
     output_fds: dict[int, str] = field(default_factory=dict)  # read end -> stream
+    splitters: dict[int, Splitter] = field(default_factory=dict)  # read end -> its splitter
     # The output_fds, to read only those with data. Quoted: select.poll is a function at run
     # time, only a class to the type checker.
     output_poll: "select.poll | None" = None
-    collector: OutputCollector | None = None  # the running attempt's output
+
+    @property
+    def head(self) -> Dispatched | None:
+        return next(iter(self.tasks.values()), None)
+
+    def find(self, task_id: UUID) -> Dispatched | None:
+        return next((d for d in self.tasks.values() if d.task_id == task_id), None)
+
+    def send(self, data: bytes) -> None:
+        assert self.conn is not None  # noqa: S101 - live children always have a pipe
+        self.sent += 1
+        self.conn.send_bytes(data)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,14 +96,17 @@ class OutcomeReceived:
     child: Child
     task_id: UUID
     outcome: Outcome
+    ran_for: float | None = None  # seconds since it became its child's head
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChildExited:
     child: Child
-    task_id: UUID | None
+    task_id: UUID | None  # the task it was running, if any
     exit_code: int
     kill_reason: str | None
+    # Dispatched to it but never begun, in dispatch order: they had no side effects.
+    unstarted: tuple[UUID, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,7 +115,21 @@ class ProgressReceived:
     progress: ProgressReport
 
 
-type PoolEvent = OutcomeReceived | ChildExited | ProgressReceived
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dropped:
+    """A task its child held was forgotten unrun, as asked (a cancel, a shutdown)."""
+
+    task_id: UUID
+
+
+type PoolEvent = OutcomeReceived | ChildExited | ProgressReceived | Dropped
+
+
+class KillResult(StrEnum):
+    KILLING = "killing"  # the task is running: its child is being killed
+    DROPPING = "dropping"  # queued in its child: a drop was asked for (see Dropped)
+    NOT_STARTED = "not started"  # queued in its child, left there (a timeout waits)
+    FINISHED = "finished"  # its child is past it: the outcome is on its way
 
 
 class Pool(Protocol):
@@ -89,18 +138,23 @@ class Pool(Protocol):
     def start(self) -> None: ...
     def idle_children(self) -> list[Child]: ...
     def find_child(self, task_id: UUID) -> Child | None: ...
-    def dispatch(self, child: Child, record: TaskRecord, collector: OutputCollector) -> None: ...
-    def kill(self, child: Child, reason: str, grace: float) -> None: ...
+    def rooms(self, depth: int) -> list[tuple[Child, int]]: ...
+    def dispatch(
+        self, child: Child, tasks: list[tuple[TaskRecord, OutputCollector, bool]]
+    ) -> None: ...
+    def new_heads(self) -> list[tuple[UUID, float]]: ...
+    def kill(self, child: Child, task_id: UUID, reason: str, grace: float) -> KillResult: ...
+    def drop_unstarted(self) -> None: ...
     def poll_events(self) -> list[PoolEvent]: ...
     def announce_finished(self, records: list[TaskRecord]) -> None: ...
     def enforce_kills(self, now: float) -> None: ...
     def wait_handles(self) -> list[Connection | int]: ...
-    def stop(self, grace: float) -> None: ...
+    def stop(self, grace: float) -> list[UUID]: ...
 
 
 @dataclass(eq=False)
 class ForkPool:
-    """N long-lived forked children; each runs one task at a time."""
+    """N long-lived forked children; each runs the tasks it holds one after the other."""
 
     size: int
     max_tasks_per_child: int | None = None
@@ -108,6 +162,8 @@ class ForkPool:
     supports_kill: bool = True
     children: list[Child] = field(default_factory=list)
     _finished_backlog: list[bytes] = field(default_factory=list)
+    _next_seq: int = 1  # seq 0 is "nothing begun yet" in a fresh slot
+    _heads_changed: bool = False
 
     def start(self) -> None:
         if self.max_memory_per_child is not None and not containment.can_read_memory():
@@ -122,6 +178,8 @@ class ForkPool:
 
         parent_end, child_end = Pipe(duplex=True)
         pipes = {stream: _output_pipe() for stream in (LogStream.STDOUT, LogStream.STDERR, "log")}
+        slot = Slot()
+        nonce = new_nonce()
         # Forked children must not share the supervisor's database connections.
         connections.close_all()
         parent_pid = os.getpid()
@@ -141,6 +199,8 @@ class ForkPool:
                     stderr=pipes[LogStream.STDERR][1],
                     log=pipes["log"][1],
                 ),
+                slot,
+                nonce,
             )
         gc.unfreeze()  # the supervisor's own garbage stays collectable
         child_end.close()
@@ -153,7 +213,9 @@ class ForkPool:
             index=child.index,
             pid=pid,
             conn=parent_end,
+            slot=slot,
             output_fds={read: stream for stream, (read, _) in pipes.items()},
+            splitters={read: Splitter(nonce) for read, _ in pipes.values()},
             output_poll=output_poll,
         )
         logger.debug("child started index=%s pid=%s", fresh.index, pid)
@@ -162,33 +224,113 @@ class ForkPool:
     def _all_output_fds(self) -> list[int]:
         return [fd for c in self.children for fd in c.output_fds]
 
+    def _is_live(self, child: Child) -> bool:
+        return (
+            child.conn is not None
+            and child.kill_reason is None
+            and not child.stopping
+            and child.exit_code is None
+        )
+
     def idle_children(self) -> list[Child]:
-        return [
-            c
-            for c in self.children
-            if c.task_id is None
-            and c.kill_reason is None
-            and not c.stopping
-            and c.exit_code is None
-        ]
+        return [c for c in self.children if not c.tasks and self.room(c, 1)]
+
+    def rooms(self, depth: int) -> list[tuple[Child, int]]:
+        """Children that may be given tasks now, the least busy first, each with its room."""
+        found = [(c, room) for c in self.children if (room := self.room(c, depth))]
+        found.sort(key=lambda found: len(found[0].tasks))
+        return found
 
     def find_child(self, task_id: UUID) -> Child | None:
-        return next((c for c in self.children if c.task_id == task_id), None)
+        return next((c for c in self.children if c.find(task_id) is not None), None)
 
-    def dispatch(self, child: Child, record: TaskRecord, collector: OutputCollector) -> None:
-        assert child.conn is not None  # noqa: S101 - live children always have a pipe
-        self._read_output(child)  # anything written between tasks isn't this task's
-        child.task_id = record.id
-        child.collector = collector
-        child.tasks_run += 1
-        child.conn.send_bytes(payload.run_message(record))
+    def room(self, child: Child, depth: int) -> int:
+        """How many more tasks child may be given now, holding at most depth."""
+        if not self._is_live(child) or child.retiring:
+            return 0
+        last = next(reversed(child.tasks.values()), None)
+        if last is not None and last.alone:
+            return 0
+        room = depth - len(child.tasks)
+        if self.max_tasks_per_child is not None:
+            # A child that reached its quota gets nothing more: it drains, then is replaced.
+            room = min(room, self.max_tasks_per_child - child.tasks_run)
+        return max(0, room)
 
-    def kill(self, child: Child, reason: str, grace: float) -> None:
-        if child.kill_reason is not None or child.exit_code is not None:
-            return
-        child.kill_reason = reason
-        child.kill_deadline = time.monotonic() + grace
-        self._signal(child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+    def dispatch(self, child: Child, tasks: list[tuple[TaskRecord, OutputCollector, bool]]) -> None:
+        """Hand child tasks (record, collector, alone) in one message, after those it holds."""
+        batch = []
+        for record, collector, alone in tasks:
+            seq = self._next_seq
+            self._next_seq += 1
+            if not child.tasks:
+                self._heads_changed = True
+            child.tasks[seq] = Dispatched(
+                seq=seq, task_id=record.id, collector=collector, alone=alone
+            )
+            batch.append((seq, record))
+        child.tasks_run += len(batch)
+        child.send(payload.run_message(batch))
+
+    def new_heads(self) -> list[tuple[UUID, float]]:
+        """Tasks that became their child's head since the last call, with the time: from
+        then on they run (a timeout counts from there, never earlier)."""
+        if not self._heads_changed:
+            return []
+        self._heads_changed = False
+        now = time.monotonic()
+        heads = []
+        for child in self.children:
+            head = child.head
+            if head is not None and head.head_since is None:
+                head.head_since = now
+                heads.append((head.task_id, now))
+        return heads
+
+    def kill(self, child: Child, task_id: UUID, reason: str, grace: float) -> KillResult:
+        """Kill the task if its child is running it; else drop it (cancel, shutdown) or leave
+        it (timeout). The slot's hold keeps the child from moving on to another task while
+        this decides, so a kill never hits a task it wasn't meant for."""
+        target = child.find(task_id)
+        if target is None or child.exit_code is not None:
+            return KillResult.FINISHED
+        if child.kill_reason is not None:
+            return KillResult.KILLING if child.kill_seq == target.seq else KillResult.NOT_STARTED
+        if target.dropping:
+            return KillResult.DROPPING
+        assert child.slot is not None  # noqa: S101 - forked children have one
+        started = child.slot.hold(until_received=child.sent + 1)
+        if started is None or started == target.seq:
+            # (None: the child died holding its lock; the signal finds it gone or ends it.)
+            child.kill_reason = reason
+            child.kill_seq = target.seq
+            child.kill_deadline = time.monotonic() + grace
+            self._signal(child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+            return KillResult.KILLING
+        if started < target.seq and reason != "timeout":
+            target.dropping = True
+            child.send(payload.drop_message([target.seq]))
+            return KillResult.DROPPING
+        child.send(payload.GO_MESSAGE)  # the message the hold waits for
+        return KillResult.NOT_STARTED if started < target.seq else KillResult.FINISHED
+
+    def drop_unstarted(self) -> None:
+        """Ask every child to forget the tasks it holds and hasn't begun (a graceful stop)."""
+        for child in self.children:
+            if not child.tasks or not self._is_live(child):
+                continue
+            assert child.slot is not None  # noqa: S101 - forked children have one
+            started = child.slot.hold(until_received=child.sent + 1)
+            if started is None:
+                continue
+            unstarted = [d for d in child.tasks.values() if d.seq > started and not d.dropping]
+            for dispatched in unstarted:
+                dispatched.dropping = True
+            child.send(
+                payload.drop_message([d.seq for d in unstarted])
+                if unstarted
+                else payload.GO_MESSAGE
+            )
 
     def _signal(self, child: Child, signum: int) -> None:
         if signum == signal.SIGKILL:
@@ -211,62 +353,92 @@ class ForkPool:
     def poll_events(self) -> list[PoolEvent]:
         for child in self.children:
             self._read_output(child, budget=READ_BUDGET)
-        events: list[PoolEvent] = list(self._read_messages())
+        events: list[PoolEvent] = []
+        for child in self.children:
+            events.extend(self._read_messages(child))
         for index, child in enumerate(self.children):
             exit_code = self._exit_code(child)
             if exit_code is None:
                 continue
-            # Everything a killed task wrote up to its end is its output.
-            self._read_output(child)
-            self._close_output(child)
-            child.collector = None
-            events.append(
-                ChildExited(
-                    child=child,
-                    task_id=child.task_id,
-                    exit_code=exit_code,
-                    kill_reason=child.kill_reason,
-                )
-            )
-            if child.conn is not None:
-                child.conn.close()
+            # What it sent before dying counts: an outcome may have come after the read above.
+            events.extend(self._read_messages(child))
+            events.append(self._on_exit(child, exit_code))
             self.children[index] = self._spawn(Child(index=child.index))
         self._recycle_worn_out()
         self._flush_finished_backlog()
         return events
 
-    def _read_messages(self) -> Iterator[OutcomeReceived | ProgressReceived]:
-        for child in self.children:
-            while child.conn is not None and child.task_id is not None and child.conn.poll():
-                try:
-                    message = payload.decode(child.conn.recv_bytes())
-                except (EOFError, OSError):
-                    break
-                task_id = UUID(message["id"])
-                if task_id != child.task_id:
-                    logger.error(
-                        "child reported an unknown task pid=%s task_id=%s", child.pid, task_id
-                    )
-                    continue
-                if message["type"] == "progress":
-                    yield ProgressReceived(task_id=task_id, progress=message["progress"])
-                    continue
-                outcome = Outcome.from_json(message["outcome"])
-                # The kill decides this attempt's outcome, not the child; except that a task
-                # that saw its cancel and stopped by itself says so.
-                stopped_itself = (
-                    child.kill_reason == "cancel" and outcome.kind == OutcomeKind.CANCELLED
-                )
-                if child.kill_reason is not None and not stopped_itself:
-                    continue
-                # The child wrote its output before reporting: it is all in the pipes now.
-                self._read_output(child)
-                child.task_id = None
-                child.collector = None
-                yield OutcomeReceived(child=child, task_id=task_id, outcome=outcome)
+    def _on_exit(self, child: Child, exit_code: int) -> ChildExited:
+        # Everything a killed task wrote up to its end is its output.
+        self._read_output(child)
+        for fd, splitter in child.splitters.items():
+            self._deliver(child, child.output_fds.get(fd, LogStream.STDOUT), *splitter.flush())
+        self._close_output(child)
+        assert child.slot is not None  # noqa: S101 - forked children have one
+        started = child.slot.started_seq
+        child.slot.close()
+        running = [d for d in child.tasks.values() if d.seq <= started]
+        if len(running) > 1:
+            logger.error("child exited with %s tasks unreported pid=%s", len(running), child.pid)
+        head = running[-1] if running else None
+        if child.conn is not None:
+            child.conn.close()
+        return ChildExited(
+            child=child,
+            task_id=head.task_id if head else None,
+            exit_code=exit_code,
+            kill_reason=(child.kill_reason if head is None or child.kill_seq == head.seq else None),
+            unstarted=tuple(d.task_id for d in child.tasks.values() if d.seq > started),
+        )
+
+    def _read_messages(
+        self, child: Child
+    ) -> Iterator[OutcomeReceived | ProgressReceived | Dropped]:
+        while child.conn is not None and child.tasks and child.conn.poll():
+            try:
+                message = payload.decode(child.conn.recv_bytes())
+            except (EOFError, OSError):
+                break
+            if message["type"] == "dropped":
+                for seq in message["seqs"]:
+                    dropped = self._forget(child, seq)
+                    if dropped is not None:
+                        yield Dropped(task_id=dropped.task_id)
+                continue
+            task_id = UUID(message["id"])
+            dispatched = child.find(task_id)
+            if dispatched is None:
+                logger.error("child reported an unknown task pid=%s task_id=%s", child.pid, task_id)
+                continue
+            if message["type"] == "progress":
+                yield ProgressReceived(task_id=task_id, progress=message["progress"])
+                continue
+            outcome = Outcome.from_json(message["outcome"])
+            # The kill decides this attempt's outcome, not the child; except that a task
+            # that saw its cancel and stopped by itself says so.
+            stopped_itself = child.kill_reason == "cancel" and outcome.kind == OutcomeKind.CANCELLED
+            if child.kill_seq == dispatched.seq and not stopped_itself:
+                continue
+            # The child wrote its output before reporting: it is all in the pipes now.
+            self._read_output(child)
+            self._forget(child, dispatched.seq)
+            child.tasks_done += 1
+            ran_for = (
+                time.monotonic() - dispatched.head_since
+                if dispatched.head_since is not None
+                else None
+            )
+            yield OutcomeReceived(child=child, task_id=task_id, outcome=outcome, ran_for=ran_for)
+
+    def _forget(self, child: Child, seq: int) -> Dispatched | None:
+        was_head = child.head
+        dispatched = child.tasks.pop(seq, None)
+        if dispatched is not None and dispatched is was_head:
+            self._heads_changed = True
+        return dispatched
 
     def _read_output(self, child: Child, budget: int | None = None) -> None:
-        """Read what a child wrote into its running attempt's collector (or the console)."""
+        """Read what a child wrote, into the collector of the task that wrote it."""
         if child.output_poll is None:
             return
         # One poll() instead of a read() per pipe: this runs several times per task, and most
@@ -285,17 +457,26 @@ class ForkPool:
                     del child.output_fds[fd]
                     child.output_poll.unregister(fd)
                     os.close(fd)
+                    self._deliver(child, stream, *child.splitters.pop(fd).flush())
                     break
                 taken += len(data)
-                if child.collector is not None:
-                    child.collector.feed(stream, data)
-                else:
-                    _pass_through(stream, data)
+                for seq, part in child.splitters[fd].split(data):
+                    self._deliver(child, stream, seq, part)
+
+    def _deliver(self, child: Child, stream: str, seq: int | None, data: bytes) -> None:
+        if not data:
+            return
+        dispatched = child.tasks.get(seq) if seq is not None else None
+        if dispatched is not None:
+            dispatched.collector.feed(stream, data)
+        else:
+            _pass_through(stream, data)
 
     def _close_output(self, child: Child) -> None:
         for fd in child.output_fds:
             os.close(fd)
         child.output_fds = {}
+        child.splitters = {}
         child.output_poll = None
 
     def _exit_code(self, child: Child) -> int | None:
@@ -305,23 +486,29 @@ class ForkPool:
         if self.max_tasks_per_child is None and self.max_memory_per_child is None:
             return
         for child in self.children:
+            if self._is_over_memory(child):
+                child.retiring = True
             if (
-                child.task_id is None
+                not child.tasks
                 and not child.stopping
                 and child.conn is not None
-                and (self._has_run_its_tasks(child) or self._is_over_memory(child))
+                and (child.retiring or self._has_run_its_tasks(child))
             ):
                 child.stopping = True
-                child.conn.send_bytes(payload.STOP_MESSAGE)
+                child.send(payload.STOP_MESSAGE)
 
     def _has_run_its_tasks(self, child: Child) -> bool:
         return self.max_tasks_per_child is not None and child.tasks_run >= self.max_tasks_per_child
 
     def _is_over_memory(self, child: Child) -> bool:
         # Read once after each task, not on every poll: an idle child's memory doesn't grow.
-        if self.max_memory_per_child is None or child.memory_checked_after == child.tasks_run:
+        if (
+            self.max_memory_per_child is None
+            or child.retiring
+            or child.memory_checked_after == child.tasks_done
+        ):
             return False
-        child.memory_checked_after = child.tasks_run
+        child.memory_checked_after = child.tasks_done
         resident = containment.over_memory_limit(child.pid, self.max_memory_per_child)
         if resident is None:
             return False
@@ -331,7 +518,7 @@ class ForkPool:
             containment.format_size(resident),
             containment.format_size(self.max_memory_per_child),
             child.pid,
-            child.tasks_run,
+            child.tasks_done,
         )
         return True
 
@@ -342,37 +529,35 @@ class ForkPool:
     def _flush_finished_backlog(self) -> None:
         if not self._finished_backlog:  # the common case: every poll comes here
             return
-        # Any live child may send task_finished; one that is busy reads it after its task.
-        live = [
-            c
-            for c in self.children
-            if c.conn is not None
-            and c.exit_code is None
-            and not c.stopping
-            and c.kill_reason is None
-        ]
+        # Any live child may send task_finished; one that is busy reads it between tasks.
+        live = [c for c in self.children if self._is_live(c)]
         if not live:
             return
-        live.sort(key=lambda c: c.task_id is not None)
+        target = min(live, key=lambda c: len(c.tasks))
         while self._finished_backlog:
-            message = self._finished_backlog.pop(0)
-            target = live[0]
-            assert target.conn is not None  # noqa: S101 - filtered above
-            target.conn.send_bytes(message)
+            target.send(self._finished_backlog.pop(0))
 
-    def stop(self, grace: float) -> None:
-        """Stop every child: idle ones at once, busy ones killed after grace."""
+    def stop(self, grace: float) -> list[UUID]:
+        """Stop every child: idle ones at once, busy ones killed after grace; return the tasks
+        they held and never began."""
         for child in self.children:
-            if child.conn is not None and child.task_id is None:
+            if child.conn is not None and not child.tasks:
                 with contextlib.suppress(OSError):
-                    child.conn.send_bytes(payload.STOP_MESSAGE)
-            else:
-                self.kill(child, "shutdown", grace)
+                    child.send(payload.STOP_MESSAGE)
+            elif child.exit_code is None and child.kill_reason is None:
+                child.kill_reason = "shutdown"
+                child.kill_deadline = time.monotonic() + grace
+                self._signal(child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
         deadline = time.monotonic() + grace + SIGKILL_AFTER_EXIT_WAIT
+        unstarted: list[UUID] = []
         for child in self.children:
             self._reap_blocking(child, deadline)
             self._read_output(child)
             self._close_output(child)
+            if child.slot is not None:
+                started = child.slot.started_seq
+                unstarted += [d.task_id for d in child.tasks.values() if d.seq > started]
+        return unstarted
 
     def _reap_blocking(self, child: Child, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -411,13 +596,20 @@ class SoloPool:
         pass
 
     def idle_children(self) -> list[Child]:
-        return [self.child] if self.child.task_id is None else []
+        return [self.child] if not self.child.tasks else []
 
     def find_child(self, task_id: UUID) -> Child | None:
-        return self.child if self.child.task_id == task_id else None
+        return self.child if self.child.find(task_id) is not None else None
 
-    def dispatch(self, child: Child, record: TaskRecord, collector: OutputCollector) -> None:
-        child.task_id = record.id
+    def rooms(self, depth: int) -> list[tuple[Child, int]]:
+        return [] if self.child.tasks else [(self.child, 1)]  # one at a time, run at once
+
+    def dispatch(self, child: Child, tasks: list[tuple[TaskRecord, OutputCollector, bool]]) -> None:
+        for record, collector, _ in tasks:
+            self._run(child, record, collector)
+
+    def _run(self, child: Child, record: TaskRecord, collector: OutputCollector) -> None:
+        child.tasks[0] = Dispatched(seq=0, task_id=record.id, collector=collector)
         child.tasks_run += 1
 
         def send_progress(report: ProgressReport) -> None:
@@ -428,11 +620,18 @@ class SoloPool:
             capture=lambda level: capturing_in_process(collector, level),
         )
         outcome = run_attempt(record, reporting)
-        child.task_id = None
+        child.tasks.clear()
         self._events.append(OutcomeReceived(child=child, task_id=record.id, outcome=outcome))
 
-    def kill(self, child: Child, reason: str, grace: float) -> None:
+    def new_heads(self) -> list[tuple[UUID, float]]:
+        return []  # no timeouts here: nothing to time
+
+    def drop_unstarted(self) -> None:
+        pass  # nothing is held: each task runs as it is dispatched
+
+    def kill(self, child: Child, task_id: UUID, reason: str, grace: float) -> KillResult:
         logger.warning("the solo pool can't kill a running task reason=%s", reason)
+        return KillResult.FINISHED
 
     def poll_events(self) -> list[PoolEvent]:
         events, self._events = self._events, []
@@ -448,5 +647,5 @@ class SoloPool:
     def wait_handles(self) -> list[Connection | int]:
         return []
 
-    def stop(self, grace: float) -> None:
-        pass
+    def stop(self, grace: float) -> list[UUID]:
+        return []
