@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -172,10 +173,9 @@ class _Serving:
             for sent in message["tasks"]:
                 self.held.append((int(sent["seq"]), payload.record_from_json(sent["record"])))
         elif kind == "drop":
+            # The supervisor settled them when it asked: nothing to answer.
             wanted = set(message["seqs"])
-            dropped = [seq for seq, _ in self.held if seq in wanted]
             self.held = deque((seq, r) for seq, r in self.held if seq not in wanted)
-            self.channel.send(payload.dropped_message(dropped))
         elif kind == "finished":
             with self.streams.to_console():
                 for data in message["records"]:
@@ -196,7 +196,9 @@ class _Serving:
             capture=lambda level: capturing_records(records, level),
         )
         self.streams.begin_task(seq)
+        began = time.monotonic()
         outcome = run_attempt(record, reporting)
+        self.slot.add_run(time.monotonic() - began)
         # The attempt ends with the processes it started: none outlive it, whatever it did.
         _end_leftover_processes()
         _restore_signal_handling()

@@ -84,10 +84,6 @@ def drop_message(seqs: list[int]) -> bytes:
     return encode({"type": "drop", "seqs": seqs})
 
 
-def dropped_message(seqs: list[int]) -> bytes:
-    return encode({"type": "dropped", "seqs": seqs})
-
-
 def finished_message(records: list[TaskRecord]) -> bytes:
     return encode({"type": "finished", "records": [record_to_json(r) for r in records]})
 

@@ -19,13 +19,16 @@ from typing import Final
 # A child holds at most about this much measured work beyond the task it runs: a slow task
 # arriving among fast ones holds the few queued behind it back for no longer than that, on
 # average, before they would have been run by this child anyway.
-PIPELINE_SECONDS: Final = 0.02
+PIPELINE_SECONDS: Final = 0.05
 MAX_DEPTH: Final = 16
 # The supervisor waits this long for a slot's lock; a child holds it for a few instructions,
 # so running out means the child died holding it (SIGKILL) and the slot no longer matters.
 LOCK_TIMEOUT: Final = 1.0
 
-_SLOT: Final = struct.Struct("qq")  # started_seq, wait_for (messages the child must have read)
+# started_seq, wait_for (messages the child must have read), then the child's running totals of
+# attempts run and seconds spent running them: a task's own duration, which the supervisor
+# can't see (from its side a queued task's time includes its own turns).
+_SLOT: Final = struct.Struct("qqqd")
 # Long enough to tell apart from anything a task writes by chance; short enough to stay
 # atomic in one pipe write.
 _MARKER_HEAD: Final = b"\0tm:"
@@ -47,11 +50,22 @@ class Slot:
     def begin(self, seq: int, received: int) -> bool:
         """In the child: record seq as begun, unless held until more messages are read."""
         with self._lock:
-            _, wait_for = _SLOT.unpack_from(self._memory)
+            _, wait_for, runs, seconds = _SLOT.unpack_from(self._memory)
             if received < wait_for:
                 return False
-            _SLOT.pack_into(self._memory, 0, seq, wait_for)
+            _SLOT.pack_into(self._memory, 0, seq, wait_for, runs, seconds)
             return True
+
+    def add_run(self, seconds: float) -> None:
+        """In the child: count one more attempt run, that took this long."""
+        with self._lock:
+            started, wait_for, runs, total = _SLOT.unpack_from(self._memory)
+            _SLOT.pack_into(self._memory, 0, started, wait_for, runs + 1, total + seconds)
+
+    def run_totals(self) -> tuple[int, float]:
+        """Attempts the child ran and the seconds they took, so far."""
+        _, _, runs, seconds = _SLOT.unpack_from(self._memory)
+        return int(runs), float(seconds)
 
     def hold(self, until_received: int) -> int | None:
         """In the supervisor: keep the child from beginning a task until it has read
@@ -59,8 +73,8 @@ class Slot:
         if not self._lock.acquire(timeout=LOCK_TIMEOUT):
             return None
         try:
-            started, wait_for = _SLOT.unpack_from(self._memory)
-            _SLOT.pack_into(self._memory, 0, started, max(wait_for, until_received))
+            started, wait_for, runs, seconds = _SLOT.unpack_from(self._memory)
+            _SLOT.pack_into(self._memory, 0, started, max(wait_for, until_received), runs, seconds)
             return int(started)
         finally:
             self._lock.release()
@@ -68,7 +82,7 @@ class Slot:
     @property
     def started_seq(self) -> int:
         """The seq the child last began; read without the lock once the child is gone."""
-        started, _ = _SLOT.unpack_from(self._memory)
+        started, *_ = _SLOT.unpack_from(self._memory)
         return int(started)
 
     def close(self) -> None:

@@ -48,8 +48,7 @@ class Dispatched:
     task_id: UUID
     collector: OutputCollector
     alone: bool = False  # nothing may be queued behind it
-    head_since: float | None = None  # when it became the first of its child's tasks
-    dropping: bool = False  # a drop was asked for; the child's answer is awaited
+    head_since: float | None = None  # when it became the first of its child's tasks (timeouts)
 
 
 @dataclass(eq=False, slots=True)
@@ -71,6 +70,7 @@ class Child:
     exit_code: int | None = None
     stopping: bool = False
     sent: int = 0  # messages sent, for the slot's holds
+    runs_seen: tuple[int, float] = (0, 0.0)  # the slot's run totals when last read
     slot: Slot | None = None
     output_fds: dict[int, str] = field(default_factory=dict)  # read end -> stream
     splitters: dict[int, Splitter] = field(default_factory=dict)  # read end -> its splitter
@@ -96,7 +96,8 @@ class OutcomeReceived:
     child: Child
     task_id: UUID
     outcome: Outcome
-    ran_for: float | None = None  # seconds since it became its child's head
+    # How long its child's recent attempts took to run, each (None: not measured).
+    ran_for: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,19 +116,14 @@ class ProgressReceived:
     progress: ProgressReport
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Dropped:
-    """A task its child held was forgotten unrun, as asked (a cancel, a shutdown)."""
-
-    task_id: UUID
-
-
-type PoolEvent = OutcomeReceived | ChildExited | ProgressReceived | Dropped
+type PoolEvent = OutcomeReceived | ChildExited | ProgressReceived
 
 
 class KillResult(StrEnum):
     KILLING = "killing"  # the task is running: its child is being killed
-    DROPPING = "dropping"  # queued in its child: a drop was asked for (see Dropped)
+    # Queued in its child, now dropped from it: it will never begin there, so it may be
+    # settled at once (the child reads the drop before it begins any other task).
+    DROPPED = "dropped"
     NOT_STARTED = "not started"  # queued in its child, left there (a timeout waits)
     FINISHED = "finished"  # its child is past it: the outcome is on its way
 
@@ -144,7 +140,7 @@ class Pool(Protocol):
     ) -> None: ...
     def new_heads(self) -> list[tuple[UUID, float]]: ...
     def kill(self, child: Child, task_id: UUID, reason: str, grace: float) -> KillResult: ...
-    def drop_unstarted(self) -> None: ...
+    def drop_unstarted(self) -> list[UUID]: ...
     def poll_events(self) -> list[PoolEvent]: ...
     def announce_finished(self, records: list[TaskRecord]) -> None: ...
     def enforce_kills(self, now: float) -> None: ...
@@ -270,6 +266,9 @@ class ForkPool:
             )
             batch.append((seq, record))
         child.tasks_run += len(batch)
+        logger.debug(
+            "tasks dispatched pid=%s count=%s held=%s", child.pid, len(batch), len(child.tasks)
+        )
         child.send(payload.run_message(batch))
 
     def new_heads(self) -> list[tuple[UUID, float]]:
@@ -296,8 +295,6 @@ class ForkPool:
             return KillResult.FINISHED
         if child.kill_reason is not None:
             return KillResult.KILLING if child.kill_seq == target.seq else KillResult.NOT_STARTED
-        if target.dropping:
-            return KillResult.DROPPING
         assert child.slot is not None  # noqa: S101 - forked children have one
         started = child.slot.hold(until_received=child.sent + 1)
         if started is None or started == target.seq:
@@ -308,14 +305,16 @@ class ForkPool:
             self._signal(child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
             return KillResult.KILLING
         if started < target.seq and reason != "timeout":
-            target.dropping = True
-            child.send(payload.drop_message([target.seq]))
-            return KillResult.DROPPING
+            self._drop(child, [target])
+            return KillResult.DROPPED
         child.send(payload.GO_MESSAGE)  # the message the hold waits for
         return KillResult.NOT_STARTED if started < target.seq else KillResult.FINISHED
 
-    def drop_unstarted(self) -> None:
-        """Ask every child to forget the tasks it holds and hasn't begun (a graceful stop)."""
+    def drop_unstarted(self) -> list[UUID]:
+        """Take back every task a child holds and hasn't begun (a graceful stop); return them.
+
+        They never begin: each child reads its drop before it begins another task."""
+        dropped: list[UUID] = []
         for child in self.children:
             if not child.tasks or not self._is_live(child):
                 continue
@@ -323,14 +322,18 @@ class ForkPool:
             started = child.slot.hold(until_received=child.sent + 1)
             if started is None:
                 continue
-            unstarted = [d for d in child.tasks.values() if d.seq > started and not d.dropping]
-            for dispatched in unstarted:
-                dispatched.dropping = True
-            child.send(
-                payload.drop_message([d.seq for d in unstarted])
-                if unstarted
-                else payload.GO_MESSAGE
-            )
+            unstarted = [d for d in child.tasks.values() if d.seq > started]
+            self._drop(child, unstarted)
+            dropped += [d.task_id for d in unstarted]
+        return dropped
+
+    def _drop(self, child: Child, unstarted: list[Dispatched]) -> None:
+        """Send the message a hold waits for: the drop of these tasks (or a plain wake-up)."""
+        for dispatched in unstarted:
+            self._forget(child, dispatched.seq)
+        child.send(
+            payload.drop_message([d.seq for d in unstarted]) if unstarted else payload.GO_MESSAGE
+        )
 
     def _signal(self, child: Child, signum: int) -> None:
         if signum == signal.SIGKILL:
@@ -391,20 +394,12 @@ class ForkPool:
             unstarted=tuple(d.task_id for d in child.tasks.values() if d.seq > started),
         )
 
-    def _read_messages(
-        self, child: Child
-    ) -> Iterator[OutcomeReceived | ProgressReceived | Dropped]:
+    def _read_messages(self, child: Child) -> Iterator[OutcomeReceived | ProgressReceived]:
         while child.conn is not None and child.tasks and child.conn.poll():
             try:
                 message = payload.decode(child.conn.recv_bytes())
             except (EOFError, OSError):
                 break
-            if message["type"] == "dropped":
-                for seq in message["seqs"]:
-                    dropped = self._forget(child, seq)
-                    if dropped is not None:
-                        yield Dropped(task_id=dropped.task_id)
-                continue
             task_id = UUID(message["id"])
             dispatched = child.find(task_id)
             if dispatched is None:
@@ -423,12 +418,19 @@ class ForkPool:
             self._read_output(child)
             self._forget(child, dispatched.seq)
             child.tasks_done += 1
-            ran_for = (
-                time.monotonic() - dispatched.head_since
-                if dispatched.head_since is not None
-                else None
+            yield OutcomeReceived(
+                child=child, task_id=task_id, outcome=outcome, ran_for=self._ran_for(child)
             )
-            yield OutcomeReceived(child=child, task_id=task_id, outcome=outcome, ran_for=ran_for)
+
+    def _ran_for(self, child: Child) -> float | None:
+        """The mean run time of the attempts child finished since last asked."""
+        assert child.slot is not None  # noqa: S101 - forked children have one
+        runs, seconds = child.slot.run_totals()
+        seen_runs, seen_seconds = child.runs_seen
+        if runs <= seen_runs:
+            return None
+        child.runs_seen = (runs, seconds)
+        return (seconds - seen_seconds) / (runs - seen_runs)
 
     def _forget(self, child: Child, seq: int) -> Dispatched | None:
         was_head = child.head
@@ -626,8 +628,8 @@ class SoloPool:
     def new_heads(self) -> list[tuple[UUID, float]]:
         return []  # no timeouts here: nothing to time
 
-    def drop_unstarted(self) -> None:
-        pass  # nothing is held: each task runs as it is dispatched
+    def drop_unstarted(self) -> list[UUID]:
+        return []  # nothing is held: each task runs as it is dispatched
 
     def kill(self, child: Child, task_id: UUID, reason: str, grace: float) -> KillResult:
         logger.warning("the solo pool can't kill a running task reason=%s", reason)

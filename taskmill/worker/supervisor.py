@@ -43,7 +43,6 @@ from .options import WorkerOptions, new_worker_id
 from .pipeline import Depth
 from .pool import (
     ChildExited,
-    Dropped,
     ForkPool,
     KillResult,
     OutcomeReceived,
@@ -94,8 +93,6 @@ class Supervisor:
             concurrency=self.options.concurrency, fixed=self.options.prefetch
         )
         self.depth = Depth(fixed=self.options.pipeline_depth)
-        # Queued in a child, cancelled: the child was asked to drop them (pool.Dropped).
-        self.cancelling: set[UUID] = set()
         self.write_due_at: float | None = None  # when the oldest pending write must be made
         self.queue_busy = False
         self.queue: Queue = get_queue(self.options.database_alias)
@@ -241,10 +238,11 @@ class Supervisor:
     def _begin_stop_if_requested(self, now: float) -> None:
         if self.stop_requested and self.stop_deadline is None:
             # Tasks claimed ahead go back at once, for other workers to run; so do those
-            # queued in children and not begun (they come back as pool.Dropped).
+            # queued in children and not begun.
             while self.buffer:
                 self.pending.append(PendingWrite(running=self.buffer.popleft(), transition=None))
-            self.pool.drop_unstarted()
+            for task_id in self.pool.drop_unstarted():
+                self._settle_unstarted(task_id)
             self.stop_deadline = now + self.options.grace
             logger.info(
                 "stopping: no new tasks; %s running get %.1f s to finish",
@@ -268,8 +266,6 @@ class Supervisor:
                     running.progress = event.progress
             elif isinstance(event, OutcomeReceived):
                 self._settle(event.task_id, event.outcome, ran_for=event.ran_for)
-            elif isinstance(event, Dropped):
-                self._settle_unstarted(event.task_id)
             elif isinstance(event, ChildExited):
                 self._settle_exit(event)
         # A child freed here takes the next task in hand at once, before the database
@@ -303,18 +299,15 @@ class Supervisor:
         self._settle(event.task_id, outcome)
 
     def _settle_unstarted(self, task_id: UUID, *, requeue: bool = False) -> None:
-        """Settle a task a child held and never began: cancelled if that was asked, released
-        when stopping, else (requeue) back to the front of the buffer; no attempt is used."""
+        """Settle a task a child held and never began: released when stopping, else (requeue)
+        back to the front of the buffer; no attempt is used."""
         running = self.running.get(task_id)
         if running is None:
             return
         self.dispatched.pop(task_id, None)
         running.dispatched_at = None
         running.deadline = None
-        if task_id in self.cancelling:
-            self.cancelling.discard(task_id)
-            self._settle(task_id, CANCELLED_BEFORE_START)
-        elif self.stop_requested or not requeue:
+        if self.stop_requested or not requeue:
             self.pending.append(PendingWrite(running=running, transition=None))
         else:
             self.buffer.appendleft(running)
@@ -324,7 +317,6 @@ class Supervisor:
         if running is None:
             logger.error("outcome for a task this worker doesn't hold task_id=%s", task_id)
             return
-        self.cancelling.discard(task_id)
         if self.dispatched.pop(task_id, None) is not None and ran_for is not None:
             self.claim_ahead.observe(ran_for)
         transition = next_transition(
@@ -403,8 +395,11 @@ class Supervisor:
         result = self.pool.kill(
             child, task_id, reason, self.settings.CANCEL_GRACE_SECONDS if grace is None else grace
         )
-        if result == KillResult.DROPPING and reason == "cancel":
-            self.cancelling.add(task_id)
+        if result == KillResult.DROPPED:
+            if reason == "cancel":
+                self._settle(task_id, CANCELLED_BEFORE_START)
+            else:
+                self._settle_unstarted(task_id)
         return result
 
     def _kill_all(self, reason: str, grace: float) -> None:
