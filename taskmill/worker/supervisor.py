@@ -38,20 +38,14 @@ from .endings import (
     invalid_record,
     timed_out,
 )
+from .fork_pool import ForkPool
 from .maintenance import Maintenance
 from .options import WorkerOptions, new_worker_id
 from .pipeline import Depth
-from .pool import (
-    ChildExited,
-    ForkPool,
-    KillResult,
-    OutcomeReceived,
-    Pool,
-    ProgressReceived,
-    SoloPool,
-)
+from .pool import ChildExited, KillResult, OutcomeReceived, Pool, ProgressReceived
 from .recording import WRITE_BATCH, WRITE_DELAY, PendingWrite, Recorder, Running, as_finished
 from .sleeper import Sleeper, Wake
+from .solo_pool import SoloPool
 
 logger = logging.getLogger("taskmill.worker")
 
