@@ -202,8 +202,10 @@ class _Serving:
         # The attempt ends with the processes it started: none outlive it, whatever it did.
         _end_leftover_processes()
         _restore_signal_handling()
-        # Between tasks a SIGTERM stops the child at once, even if this task handled cancels.
-        STOP.reset()
         channel.send(payload.outcome_message(task_id, outcome))
+        # Only now: a SIGTERM arriving before the outcome left must not cut it off (a task that
+        # checks is_cancelled() may have stopped by itself just as its kill was decided). From
+        # here, between tasks, a SIGTERM stops the child at once.
+        STOP.reset()
         if _terminating.is_set():
             _exit(128 + signal.SIGTERM)
