@@ -127,9 +127,16 @@ class ForkPool:
     def idle_children(self) -> list[Child]:
         return [c for c in self.children if not c.tasks and self.room(c, 1)]
 
-    def rooms(self, depth: int) -> list[tuple[Child, int]]:
-        """Children that may be given tasks now, the least busy first, each with its room."""
-        found = [(c, room) for c in self.children if (room := self.room(c, depth))]
+    def rooms(self, depth: int, stalled_after: float | None) -> list[tuple[Child, int]]:
+        """Children that may be given tasks now, the least busy first, each with its room;
+        none for a child whose task has run for longer than stalled_after."""
+        now = time.monotonic()
+        found = [
+            (c, room)
+            for c in self.children
+            if (room := self.room(c, depth))
+            and not (stalled_after is not None and self._has_stalled(c, now, stalled_after))
+        ]
         found.sort(key=lambda found: len(found[0].tasks))
         return found
 
@@ -205,6 +212,36 @@ class ForkPool:
             return KillResult.DROPPED
         child.send(payload.GO_MESSAGE)  # the message the hold waits for
         return KillResult.NOT_STARTED if started < target.seq else KillResult.FINISHED
+
+    def take_back_stalled(self, now: float, after: float) -> list[UUID]:
+        """Take back the tasks queued behind a task that has run for longer than `after`;
+        return them, in order. They never begin in that child (see drop_unstarted)."""
+        taken: list[UUID] = []
+        for child in self.children:
+            if len(child.tasks) < 2 or not self._is_live(child):
+                continue
+            if not self._has_stalled(child, now, after):
+                continue
+            assert child.slot is not None  # noqa: S101 - forked children have one
+            started = child.slot.hold(until_received=child.sent + 1)
+            if started is None:
+                continue
+            unstarted = [d for d in child.tasks.values() if d.seq > started]
+            self._drop(child, unstarted)
+            taken += [d.task_id for d in unstarted]
+            if unstarted:
+                logger.info(
+                    "took back %s task(s) queued behind a long task pid=%s task_id=%s",
+                    len(unstarted),
+                    child.pid,
+                    next(iter(child.tasks.values())).task_id,
+                )
+        return taken
+
+    @staticmethod
+    def _has_stalled(child: Child, now: float, after: float) -> bool:
+        head = child.head
+        return head is not None and head.head_since is not None and now - head.head_since > after
 
     def drop_unstarted(self) -> list[UUID]:
         """Take back every task a child holds and hasn't begun (a graceful stop); return them.

@@ -21,6 +21,10 @@ from typing import Final
 # average, before they would have been run by this child anyway.
 PIPELINE_SECONDS: Final = 0.05
 MAX_DEPTH: Final = 16
+# A task that runs this much longer than the depth allowed for gives back the tasks queued
+# behind it, for other children, and its child gets no more until it is done: one slow task
+# among fast ones holds the others back for a second at most.
+STALLED_AFTER: Final = 1.0
 # The supervisor waits this long for a slot's lock; a child holds it for a few instructions,
 # so running out means the child died holding it (SIGKILL) and the slot no longer matters.
 LOCK_TIMEOUT: Final = 1.0
@@ -159,6 +163,12 @@ class Depth:
         if mean_seconds is None:  # nothing measured yet: as if the tasks were long
             return 1
         return max(1, min(int(PIPELINE_SECONDS / max(mean_seconds, 1e-6)), MAX_DEPTH))
+
+    @property
+    def stalled_after(self) -> float | None:
+        """Seconds after which a running task gives back those queued behind it (None: never,
+        with a fixed depth)."""
+        return None if self.fixed is not None else STALLED_AFTER
 
     def goes_alone(self, options: dict[str, object]) -> bool:
         """Whether a task with these options must be the only one its child holds."""

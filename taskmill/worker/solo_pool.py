@@ -34,7 +34,7 @@ class SoloPool:
     def find_child(self, task_id: UUID) -> Child | None:
         return self.child if self.child.find(task_id) is not None else None
 
-    def rooms(self, depth: int) -> list[tuple[Child, int]]:
+    def rooms(self, depth: int, stalled_after: float | None) -> list[tuple[Child, int]]:
         return [] if self.child.tasks else [(self.child, 1)]  # one at a time, run at once
 
     def dispatch(self, child: Child, tasks: list[tuple[TaskRecord, OutputCollector, bool]]) -> None:
@@ -61,6 +61,9 @@ class SoloPool:
 
     def drop_unstarted(self) -> list[UUID]:
         return []  # nothing is held: each task runs as it is dispatched
+
+    def take_back_stalled(self, now: float, after: float) -> list[UUID]:
+        return []
 
     def kill(self, child: Child, task_id: UUID, reason: str, grace: float) -> KillResult:
         logger.warning("the solo pool can't kill a running task reason=%s", reason)

@@ -371,7 +371,16 @@ class Supervisor:
             for running in list(self.dispatched.values()):
                 if running.deadline is not None and now >= running.deadline:
                     self._time_out(running, now)
+        self._take_back_stalled(now)
         self.pool.enforce_kills(now)
+
+    def _take_back_stalled(self, now: float) -> None:
+        stalled_after = self.depth.stalled_after
+        if stalled_after is None or self.stop_requested:
+            return
+        # Back to the front of the buffer, in order, for the other children.
+        for task_id in reversed(self.pool.take_back_stalled(now, stalled_after)):
+            self._settle_unstarted(task_id, requeue=True)
 
     def _time_out(self, running: Running, now: float) -> None:
         result = self._kill_task(running.lease.task_id, "timeout")
@@ -457,7 +466,9 @@ class Supervisor:
         (the least busy first); each child gets its share in one message."""
         if not self.buffer:
             return
-        rooms = self.pool.rooms(self.depth.of(self.claim_ahead.mean_seconds))
+        rooms = self.pool.rooms(
+            self.depth.of(self.claim_ahead.mean_seconds), self.depth.stalled_after
+        )
         plans: list[list[tuple[Running, bool]]] = [[] for _ in rooms]
         progressed = True
         while self.buffer and progressed:

@@ -171,6 +171,23 @@ def test_graceful_stop_hands_back_tasks_queued_in_children_unrun(
     assert not LedgerEntry.objects.filter(key__in=keys).exists()
 
 
+def test_tasks_queued_behind_a_long_task_are_taken_back_for_another_child(
+    worker_process: WorkerFactory, wait_until: WaitUntil, tmp_path: Path
+) -> None:
+    # Short tasks first, so the adaptive depth grows past one before the long task comes.
+    taskmill.enqueue_many(tasks.noop, [((), {})] * 200)
+    blocking = tasks.block_until_released.enqueue(str(tmp_path))
+    behind = [tasks.ledger_task.enqueue(f"behind-{i}").id for i in range(20)]
+    worker = worker_process("--concurrency", "2", "-v", "2")
+
+    # Every one runs while the long task still holds its child.
+    _assert_ran_once(wait_until, behind)
+    assert state_of(blocking.id) == "running"
+    assert "queued behind a long task" in worker.output()
+    (tmp_path / "release").touch()
+    wait_until(_is_in_state(blocking.id, "succeeded"), timeout=30)
+
+
 def test_max_tasks_per_child_counts_tasks_queued_in_a_child(
     worker_process: WorkerFactory,
 ) -> None:

@@ -4,7 +4,15 @@ import os
 
 import pytest
 
-from taskmill.worker.pipeline import MAX_DEPTH, Depth, Slot, Splitter, marker, new_nonce
+from taskmill.worker.pipeline import (
+    MAX_DEPTH,
+    STALLED_AFTER,
+    Depth,
+    Slot,
+    Splitter,
+    marker,
+    new_nonce,
+)
 
 NONCE = b"0123456789abcdef"
 
@@ -101,6 +109,11 @@ def test_depth__adapts_to_how_long_tasks_run() -> None:
 
 def test_depth__fixed_is_fixed() -> None:
     assert Depth(fixed=3).of(None) == Depth(fixed=3).of(100.0) == 3
+
+
+def test_depth__a_long_task_gives_back_its_queue_unless_the_depth_is_fixed() -> None:
+    assert Depth().stalled_after == STALLED_AFTER
+    assert Depth(fixed=4).stalled_after is None
 
 
 def test_depth__tasks_with_a_timeout_go_alone_unless_the_depth_is_fixed() -> None:
