@@ -2,7 +2,6 @@
 start, dispatch, recycle, kill, replace."""
 
 import contextlib
-import fcntl
 import gc
 import logging
 import os
@@ -21,6 +20,7 @@ from ..models import LogStream, TaskRecord
 from ..outcomes import Outcome, OutcomeKind
 from . import containment, payload
 from .capture import OutputCollector
+from .output_reading import READ_BUDGET, close_output, output_pipe, read_output
 from .pipeline import Slot, Splitter, new_nonce
 from .pool import (
     Child,
@@ -36,12 +36,6 @@ from .pool import (
 logger = logging.getLogger("taskmill.worker.pool")
 
 SIGKILL_AFTER_EXIT_WAIT: Final = 5.0
-# Big pipes let a burst of output flow without waking the supervisor for every 64 KiB.
-PIPE_SIZE: Final = 1024 * 1024
-F_SETPIPE_SZ: Final = 1031  # Linux; fcntl names it only from Python 3.10 on some builds
-READ_SIZE: Final = 1024 * 1024
-# Per child and per poll: one child's flood of output mustn't hold up everything else.
-READ_BUDGET: Final = 8 * READ_SIZE
 
 
 @dataclass(eq=False)
@@ -69,7 +63,7 @@ class ForkPool:
         from .child import OutputPipes, child_main
 
         parent_end, child_end = Pipe(duplex=True)
-        pipes = {stream: _output_pipe() for stream in (LogStream.STDOUT, LogStream.STDERR, "log")}
+        pipes = {stream: output_pipe() for stream in (LogStream.STDOUT, LogStream.STDERR, "log")}
         slot = Slot()
         nonce = new_nonce()
         # Forked children must not share the supervisor's database connections.
@@ -288,7 +282,7 @@ class ForkPool:
 
     def poll_events(self) -> list[PoolEvent]:
         for child in self.children:
-            self._read_output(child, budget=READ_BUDGET)
+            read_output(child, budget=READ_BUDGET)
         events: list[PoolEvent] = []
         for child in self.children:
             events.extend(self._read_messages(child))
@@ -306,10 +300,8 @@ class ForkPool:
 
     def _on_exit(self, child: Child, exit_code: int) -> ChildExited:
         # Everything a killed task wrote up to its end is its output.
-        self._read_output(child)
-        for fd, splitter in child.splitters.items():
-            self._deliver(child, child.output_fds.get(fd, LogStream.STDOUT), *splitter.flush())
-        self._close_output(child)
+        read_output(child)
+        close_output(child)
         assert child.slot is not None  # noqa: S101 - forked children have one
         started = child.slot.started_seq
         child.slot.close()
@@ -348,7 +340,7 @@ class ForkPool:
             if child.kill_seq == dispatched.seq and not stopped_itself:
                 continue
             # The child wrote its output before reporting: it is all in the pipes now.
-            self._read_output(child)
+            read_output(child)
             self._forget(child, dispatched.seq)
             child.tasks_done += 1
             yield OutcomeReceived(
@@ -371,48 +363,6 @@ class ForkPool:
         if dispatched is not None and dispatched is was_head:
             self._heads_changed = True
         return dispatched
-
-    def _read_output(self, child: Child, budget: int | None = None) -> None:
-        """Read what a child wrote, into the collector of the task that wrote it."""
-        if child.output_poll is None:
-            return
-        # One poll() instead of a read() per pipe: this runs several times per task, and most
-        # tasks write nothing. A pipe holding data, or whose writers are gone, shows as ready.
-        for fd, _ in child.output_poll.poll(0):
-            stream = child.output_fds.get(fd)
-            if stream is None:
-                continue
-            taken = 0
-            while budget is None or taken < budget:
-                try:
-                    data = os.read(fd, READ_SIZE)
-                except BlockingIOError:
-                    break
-                if not data:  # every write end closed: the child is gone
-                    del child.output_fds[fd]
-                    child.output_poll.unregister(fd)
-                    os.close(fd)
-                    self._deliver(child, stream, *child.splitters.pop(fd).flush())
-                    break
-                taken += len(data)
-                for seq, part in child.splitters[fd].split(data):
-                    self._deliver(child, stream, seq, part)
-
-    def _deliver(self, child: Child, stream: str, seq: int | None, data: bytes) -> None:
-        if not data:
-            return
-        dispatched = child.tasks.get(seq) if seq is not None else None
-        if dispatched is not None:
-            dispatched.collector.feed(stream, data)
-        else:
-            _pass_through(stream, data)
-
-    def _close_output(self, child: Child) -> None:
-        for fd in child.output_fds:
-            os.close(fd)
-        child.output_fds = {}
-        child.splitters = {}
-        child.output_poll = None
 
     def _exit_code(self, child: Child) -> int | None:
         return containment.reap(child.pid)
@@ -487,8 +437,8 @@ class ForkPool:
         unstarted: list[UUID] = []
         for child in self.children:
             self._reap_blocking(child, deadline)
-            self._read_output(child)
-            self._close_output(child)
+            read_output(child)
+            close_output(child)
             if child.slot is not None:
                 started = child.slot.started_seq
                 unstarted += [d.task_id for d in child.tasks.values() if d.seq > started]
@@ -502,18 +452,3 @@ class ForkPool:
         self._signal(child, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(child.pid, 0)
-
-
-def _output_pipe() -> tuple[int, int]:
-    read, write = os.pipe()
-    os.set_blocking(read, False)
-    with contextlib.suppress(OSError):  # the system's limit may be lower; the default works
-        fcntl.fcntl(read, F_SETPIPE_SZ, PIPE_SIZE)
-    return read, write
-
-
-def _pass_through(stream: str, data: bytes) -> None:
-    # Output between tasks (a child's own messages, a task's leftover subprocess) isn't any
-    # task's: it goes to the worker's console rather than nowhere.
-    with contextlib.suppress(OSError):
-        os.write(1 if stream == LogStream.STDOUT else 2, data)
