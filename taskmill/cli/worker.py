@@ -50,6 +50,13 @@ def _add_worker_arguments(parser: CommandParser) -> None:
         "the database; 0 turns it off (default: adapted to how long tasks take)",
     )
     parser.add_argument(
+        "--pipeline-depth",
+        type=int,
+        default=None,
+        help="tasks a child may hold, the one it runs included, so it never waits for the "
+        "supervisor between them; 1 turns it off (default: adapted to how long tasks take)",
+    )
+    parser.add_argument(
         "--backend",
         default=DEFAULT_TASK_BACKEND_ALIAS,
         help="alias in settings.TASKS (default: %(default)s)",
@@ -87,6 +94,7 @@ def _worker(command: BaseCommand, options: dict[str, Any]) -> None:
         grace=options["grace"],
         pool=options["pool"],
         prefetch=options["prefetch"],
+        pipeline_depth=options["pipeline_depth"],
     )
     require_migrated(worker_options.database_alias)
     with logging_for(options["verbosity"]):

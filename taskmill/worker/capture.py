@@ -21,6 +21,7 @@ from typing import Final
 from uuid import UUID
 
 from ..models import LogChunk, LogStream
+from .pipeline import marker
 
 # Large enough that a burst of output costs few rows, small enough for any database's packet.
 CHUNK_CHARS: Final = 64 * 1024
@@ -149,24 +150,69 @@ def fd_writer(fd: int) -> Callable[[bytes], None]:
     return write
 
 
-def redirect_child_output(stdout_fd: int, stderr_fd: int) -> None:
-    """Point file descriptors 1 and 2 at the supervisor's pipes, for good.
+class ChildOutput:
+    """In a forked child: file descriptors 1 and 2 and the log pipe lead to the supervisor.
 
-    Taskmill's own logging keeps going to the worker's console: only what the task writes is
-    captured, and its logging records once (by RecordWriter), not twice.
+    A child runs many tasks on the same pipes, so before each task it writes the task's marker
+    (worker/pipeline.py) on each of them; the supervisor gives the bytes after a marker to that
+    task. The log pipe gets its marker only if the task logs something. Taskmill's own logging
+    keeps going to the worker's console: only what the task writes is captured, and its logging
+    records once (by RecordWriter), not twice.
     """
-    console = os.fdopen(os.dup(2), "w", buffering=1, errors="backslashreplace")
-    for handler in _stream_handlers():
-        if handler.stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-            handler.setStream(console)
-    os.dup2(stdout_fd, 1)
-    os.dup2(stderr_fd, 2)
-    os.close(stdout_fd)
-    os.close(stderr_fd)
+
+    def __init__(self, stdout_fd: int, stderr_fd: int, log_fd: int, nonce: bytes) -> None:
+        self.nonce = nonce
+        self._console = (os.dup(1), os.dup(2))
+        console = os.fdopen(os.dup(2), "w", buffering=1, errors="backslashreplace")
+        for handler in _stream_handlers():
+            if handler.stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+                handler.setStream(console)
+        # Kept open: fds 1 and 2 leave the pipes while finished tasks are announced.
+        self._pipes = (stdout_fd, stderr_fd)
+        self._point_at(self._pipes)
+        for stream in (sys.stdout, sys.stderr):
+            # Line by line, so a kill loses at most the line being written.
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(line_buffering=True)
+        self._write_log = fd_writer(log_fd)
+        self._log_marker: bytes | None = None
+        self.records = RecordWriter(self._write_record)
+
+    def begin_task(self, seq: int) -> None:
+        """Mark the pipes: what follows is task seq's output."""
+        mark = marker(self.nonce, seq)
+        # Shorter than PIPE_BUF: one write each, never interleaved with another writer's.
+        os.write(1, mark)
+        os.write(2, mark)
+        self._log_marker = mark
+
+    def _write_record(self, data: bytes) -> None:
+        if self._log_marker is not None:
+            data, self._log_marker = self._log_marker + data, None
+        self._write_log(data)
+
+    @contextlib.contextmanager
+    def to_console(self) -> Iterator[None]:
+        """Point fds 1 and 2 at the worker's console meanwhile: what runs between tasks (the
+        task_finished receivers) is no task's output."""
+        _flush_std_streams()
+        self._point_at(self._console)
+        try:
+            yield
+        finally:
+            _flush_std_streams()
+            self._point_at(self._pipes)
+
+    @staticmethod
+    def _point_at(fds: tuple[int, int]) -> None:
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+
+
+def _flush_std_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
-        # Line by line, so a kill loses at most the line being written.
-        if isinstance(stream, io.TextIOWrapper):
-            stream.reconfigure(line_buffering=True)
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
 
 
 def _stream_handlers() -> Iterator[logging.StreamHandler[io.TextIOWrapper]]:
@@ -200,9 +246,7 @@ def capturing_records(handler: logging.Handler, level: int) -> Iterator[None]:
         # Only if lowered: setLevel() clears the level cache of every logger in the process.
         if root.level != previous:
             root.setLevel(previous)
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
+        _flush_std_streams()
 
 
 # -- In the worker's own process (solo pool) -------------------------------------------------

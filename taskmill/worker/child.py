@@ -1,4 +1,4 @@
-"""The main loop of a child process: receive a record, run it, send back the Outcome.
+"""The main loop of a child process: receive records, run them in order, send back Outcomes.
 
 A child dies with its supervisor (parent-death signal, and a watchdog thread where that
 signal doesn't exist) so no user code ever runs unsupervised.
@@ -10,14 +10,18 @@ import os
 import signal
 import sys
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..context import STOP, ProgressReport
+from ..models import TaskRecord
 from . import containment, payload
-from .capture import RecordWriter, capturing_records, fd_writer, redirect_child_output
+from .capture import ChildOutput, capturing_records
 from .parent import set_parent_death_signal, watch_parent
+from .pipeline import Slot
 from .runner import Reporting, announce_finished, run_attempt
 
 logger = logging.getLogger(__name__)
@@ -99,28 +103,30 @@ class _Channel:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.lock = threading.Lock()
+        self.received = 0  # messages read: the supervisor's holds count them (pipeline.Slot)
 
     def send(self, data: bytes) -> None:
         with self.lock:
             self.conn.send_bytes(data)
 
+    def receive(self) -> dict[str, Any]:
+        raw = self.conn.recv_bytes()
+        self.received += 1
+        return payload.decode(raw)
 
-def child_main(conn: Connection, parent_pid: int, output: OutputPipes) -> NoReturn:
+
+def child_main(
+    conn: Connection, parent_pid: int, output: OutputPipes, slot: Slot, nonce: bytes
+) -> NoReturn:
     """Serve the supervisor until told to stop or until the pipe closes."""
     _reset_signals()
     _die_with_parent(parent_pid)
     # Processes a task starts stay below this one even if they double-fork or setsid().
     containment.become_subreaper()
-    redirect_child_output(output.stdout, output.stderr)
-    channel = _Channel(conn)
-    records = RecordWriter(fd_writer(output.log))
+    streams = ChildOutput(output.stdout, output.stderr, output.log, nonce)
+    serving = _Serving(_Channel(conn), slot, streams)
     try:
-        while True:
-            try:
-                raw = conn.recv_bytes()
-            except (EOFError, OSError):
-                _exit(0)
-            _handle(channel, records, payload.decode(raw))
+        serving.run()
     except SystemExit as stop:
         _exit(stop.code if isinstance(stop.code, int) else 1)
     except BaseException:
@@ -128,29 +134,78 @@ def child_main(conn: Connection, parent_pid: int, output: OutputPipes) -> NoRetu
         _exit(70)
 
 
-def _handle(channel: _Channel, records: RecordWriter, message: dict[str, object]) -> None:
-    kind = message["type"]
-    data = message.get("record")
-    record = payload.record_from_json(data) if isinstance(data, dict) else None
-    if kind == "run" and record is not None:
+class _Serving:
+    """The tasks this child holds, run in the order sent; messages read between tasks."""
+
+    def __init__(self, channel: _Channel, slot: Slot, streams: ChildOutput) -> None:
+        self.channel = channel
+        self.slot = slot
+        self.streams = streams
+        self.held: deque[tuple[int, TaskRecord]] = deque()
+        self.waiting = False  # the supervisor holds this child until it reads more
+
+    def run(self) -> NoReturn:
+        while True:
+            if not self.held or self.waiting:
+                self.waiting = False
+                self._receive()  # blocks
+                continue
+            # Every message sent so far is read before a task begins: a drop or a stop
+            # must not be overtaken by the task it concerns.
+            while self.channel.conn.poll():
+                self._receive()
+            if not self.held:
+                continue
+            seq, record = self.held[0]
+            if not self.slot.begin(seq, self.channel.received):
+                self.waiting = True
+                continue
+            self.held.popleft()
+            self._run(seq, record)
+
+    def _receive(self) -> None:
+        try:
+            message = self.channel.receive()
+        except (EOFError, OSError):
+            _exit(0)
+        kind = message["type"]
+        if kind == "run":
+            for sent in message["tasks"]:
+                self.held.append((int(sent["seq"]), payload.record_from_json(sent["record"])))
+        elif kind == "drop":
+            # The supervisor settled them when it asked: nothing to answer.
+            wanted = set(message["seqs"])
+            self.held = deque((seq, r) for seq, r in self.held if seq not in wanted)
+        elif kind == "finished":
+            with self.streams.to_console():
+                for data in message["records"]:
+                    announce_finished(payload.record_from_json(data))
+        elif kind == "stop":
+            _exit(0)
+
+    def _run(self, seq: int, record: TaskRecord) -> None:
         task_id = str(record.id)
+        channel = self.channel
 
         def send_progress(report: ProgressReport) -> None:
             channel.send(payload.progress_message(task_id, report))
 
+        records = self.streams.records
         reporting = Reporting(
             send_progress=send_progress,
             capture=lambda level: capturing_records(records, level),
         )
+        self.streams.begin_task(seq)
+        began = time.monotonic()
         outcome = run_attempt(record, reporting)
+        self.slot.add_run(time.monotonic() - began)
         # The attempt ends with the processes it started: none outlive it, whatever it did.
         _end_leftover_processes()
         _restore_signal_handling()
         channel.send(payload.outcome_message(task_id, outcome))
+        # Only now: a SIGTERM arriving before the outcome left must not cut it off (a task that
+        # checks is_cancelled() may have stopped by itself just as its kill was decided). From
+        # here, between tasks, a SIGTERM stops the child at once.
+        STOP.reset()
         if _terminating.is_set():
             _exit(128 + signal.SIGTERM)
-    elif kind == "finished" and isinstance(finished := message.get("records"), list):
-        for data in finished:
-            announce_finished(payload.record_from_json(data))
-    elif kind == "stop":
-        _exit(0)

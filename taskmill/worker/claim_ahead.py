@@ -26,7 +26,7 @@ class ClaimAhead:
     mean_seconds: float | None = None
 
     def observe(self, seconds: float) -> None:
-        """Account for one task that ran for this long (dispatch to outcome)."""
+        """Account for one task that ran for this long (as its child measured it)."""
         if self.mean_seconds is None:
             self.mean_seconds = seconds
         else:

@@ -20,6 +20,9 @@ class WorkerOptions:
     # Tasks claimed ahead of free slots while the queue is busy; None adapts it to how long
     # tasks take (see claim_ahead.py).
     prefetch: int | None = 0
+    # Tasks a child may hold (the one it runs and those queued behind it); None adapts it to
+    # how long tasks take (see pipeline.py).
+    pipeline_depth: int | None = None
 
 
 def new_worker_id() -> str:

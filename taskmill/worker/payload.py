@@ -79,8 +79,16 @@ def decode(raw: bytes) -> dict[str, Any]:
     return message
 
 
-def run_message(record: TaskRecord) -> bytes:
-    return encode({"type": "run", "record": record_to_json(record)})
+def run_message(tasks: list[tuple[int, TaskRecord]]) -> bytes:
+    """Hand a child tasks to run in this order, each with its dispatch sequence number."""
+    return encode(
+        {"type": "run", "tasks": [{"seq": seq, "record": record_to_json(r)} for seq, r in tasks]}
+    )
+
+
+def drop_message(seqs: list[int]) -> bytes:
+    """Ask a child to forget tasks it holds and hasn't begun."""
+    return encode({"type": "drop", "seqs": seqs})
 
 
 def finished_message(records: list[TaskRecord]) -> bytes:
@@ -96,3 +104,5 @@ def progress_message(task_id: str, report: Mapping[str, Any]) -> bytes:
 
 
 STOP_MESSAGE: Final = encode({"type": "stop"})
+# Wakes a child the supervisor held (see pipeline.Slot) without asking anything of it.
+GO_MESSAGE: Final = encode({"type": "go"})

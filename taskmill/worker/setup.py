@@ -72,6 +72,7 @@ def build_options(
     pool: str,
     prefetch: int | None = None,
     max_memory_per_child: str | None = None,
+    pipeline_depth: int | None = None,
 ) -> WorkerOptions:
     """Return checked worker options; raise CommandError naming a bad value and the fix."""
     try:
@@ -95,6 +96,10 @@ def build_options(
         raise CommandError(f"--grace must be 0 or more seconds, not {grace}.")
     if prefetch is not None and prefetch < 0:
         raise CommandError(f"--prefetch must be 0 or more, not {prefetch}.")
+    if pipeline_depth is not None and pipeline_depth < 1:
+        raise CommandError(
+            f"--pipeline-depth must be at least 1 (one task at a time), not {pipeline_depth}."
+        )
     solo = pool == "solo"
     slots = 1 if solo else (concurrency or os.cpu_count() or 1)
     return WorkerOptions(
@@ -105,6 +110,7 @@ def build_options(
         # The solo pool runs a task at the moment it is claimed: nothing to keep in hand.
         # Unset, it adapts to how long tasks take (worker/claim_ahead.py).
         prefetch=0 if solo else prefetch,
+        pipeline_depth=pipeline_depth,
         max_tasks_per_child=max_tasks_per_child,
         max_memory_per_child=memory_limit,
         burst=burst,

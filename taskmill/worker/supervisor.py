@@ -38,11 +38,14 @@ from .endings import (
     invalid_record,
     timed_out,
 )
+from .fork_pool import ForkPool
 from .maintenance import Maintenance
 from .options import WorkerOptions, new_worker_id
-from .pool import ChildExited, ForkPool, OutcomeReceived, Pool, ProgressReceived, SoloPool
+from .pipeline import Depth
+from .pool import ChildExited, KillResult, OutcomeReceived, Pool, ProgressReceived
 from .recording import WRITE_BATCH, WRITE_DELAY, PendingWrite, Recorder, Running, as_finished
 from .sleeper import Sleeper, Wake
+from .solo_pool import SoloPool
 
 logger = logging.getLogger("taskmill.worker")
 
@@ -83,6 +86,7 @@ class Supervisor:
         self.claim_ahead = ClaimAhead(
             concurrency=self.options.concurrency, fixed=self.options.prefetch
         )
+        self.depth = Depth(fixed=self.options.pipeline_depth)
         self.write_due_at: float | None = None  # when the oldest pending write must be made
         self.queue_busy = False
         self.queue: Queue = get_queue(self.options.database_alias)
@@ -228,9 +232,12 @@ class Supervisor:
 
     def _begin_stop_if_requested(self, now: float) -> None:
         if self.stop_requested and self.stop_deadline is None:
-            # Tasks claimed ahead go back at once, for other workers to run.
+            # Tasks claimed ahead go back at once, for other workers to run; so do those
+            # queued in children and not begun.
             while self.buffer:
                 self.pending.append(PendingWrite(running=self.buffer.popleft(), transition=None))
+            for task_id in self.pool.drop_unstarted():
+                self._settle_unstarted(task_id)
             self.stop_deadline = now + self.options.grace
             logger.info(
                 "stopping: no new tasks; %s running get %.1f s to finish",
@@ -253,21 +260,26 @@ class Supervisor:
                 if running is not None:
                     running.progress = event.progress
             elif isinstance(event, OutcomeReceived):
-                self._settle(event.task_id, event.outcome)
-            elif isinstance(event, ChildExited) and event.task_id is not None:
+                self._settle(event.task_id, event.outcome, ran_for=event.ran_for)
+            elif isinstance(event, ChildExited):
                 self._settle_exit(event)
-            elif isinstance(event, ChildExited) and event.kill_reason is None and event.exit_code:
-                logger.warning(
-                    "child exited between tasks pid=%s code=%s", event.child.pid, event.exit_code
-                )
         # A child freed here takes the next task in hand at once, before the database
         # round trip that records what it just finished.
         self._dispatch_buffered()
+        self._arm_new_heads()
         # Every event became a pending write first, so a database error loses none of them.
         self._write_pending_if_due()
 
     def _settle_exit(self, event: ChildExited) -> None:
-        assert event.task_id is not None  # noqa: S101 - checked by the caller
+        # Never begun: back to the front of the buffer, in order, as if never dispatched.
+        for task_id in reversed(event.unstarted):
+            self._settle_unstarted(task_id, requeue=True)
+        if event.task_id is None:
+            if event.kill_reason is None and event.exit_code:
+                logger.warning(
+                    "child exited between tasks pid=%s code=%s", event.child.pid, event.exit_code
+                )
+            return
         if event.kill_reason == "shutdown":
             self._release(event.task_id)
             return
@@ -281,13 +293,27 @@ class Supervisor:
             outcome = crashed(event.exit_code)
         self._settle(event.task_id, outcome)
 
-    def _settle(self, task_id: UUID, outcome: Outcome) -> None:
+    def _settle_unstarted(self, task_id: UUID, *, requeue: bool = False) -> None:
+        """Settle a task a child held and never began: released when stopping, else (requeue)
+        back to the front of the buffer; no attempt is used."""
+        running = self.running.get(task_id)
+        if running is None:
+            return
+        self.dispatched.pop(task_id, None)
+        running.dispatched_at = None
+        running.deadline = None
+        if self.stop_requested or not requeue:
+            self.pending.append(PendingWrite(running=running, transition=None))
+        else:
+            self.buffer.appendleft(running)
+
+    def _settle(self, task_id: UUID, outcome: Outcome, ran_for: float | None = None) -> None:
         running = self.running.get(task_id)
         if running is None:
             logger.error("outcome for a task this worker doesn't hold task_id=%s", task_id)
             return
-        if self.dispatched.pop(task_id, None) is not None and running.dispatched_at is not None:
-            self.claim_ahead.observe(time.monotonic() - running.dispatched_at)
+        if self.dispatched.pop(task_id, None) is not None and ran_for is not None:
+            self.claim_ahead.observe(ran_for)
         transition = next_transition(
             attempt=running.lease.attempt,
             options=read_options(running.record.options)[0],
@@ -345,15 +371,40 @@ class Supervisor:
         if self.pool.supports_kill:
             for running in list(self.dispatched.values()):
                 if running.deadline is not None and now >= running.deadline:
-                    self._kill_task(running.lease.task_id, "timeout")
+                    self._time_out(running, now)
+        self._take_back_stalled(now)
         self.pool.enforce_kills(now)
 
-    def _kill_task(self, task_id: UUID, reason: str, grace: float | None = None) -> None:
+    def _take_back_stalled(self, now: float) -> None:
+        stalled_after = self.depth.stalled_after
+        if stalled_after is None or self.stop_requested:
+            return
+        # Back to the front of the buffer, in order, for the other children.
+        for task_id in reversed(self.pool.take_back_stalled(now, stalled_after)):
+            self._settle_unstarted(task_id, requeue=True)
+
+    def _time_out(self, running: Running, now: float) -> None:
+        result = self._kill_task(running.lease.task_id, "timeout")
+        if result == KillResult.NOT_STARTED:
+            # Its child hasn't begun it yet (still announcing, say): its time starts later.
+            timeout = running.record.options.get("timeout")
+            running.deadline = now + float(timeout) if timeout else None
+        elif result != KillResult.KILLING:
+            running.deadline = None  # its outcome is on the way
+
+    def _kill_task(self, task_id: UUID, reason: str, grace: float | None = None) -> KillResult:
         child = self.pool.find_child(task_id)
-        if child is not None:
-            self.pool.kill(
-                child, reason, self.settings.CANCEL_GRACE_SECONDS if grace is None else grace
-            )
+        if child is None:
+            return KillResult.FINISHED
+        result = self.pool.kill(
+            child, task_id, reason, self.settings.CANCEL_GRACE_SECONDS if grace is None else grace
+        )
+        if result == KillResult.DROPPED:
+            if reason == "cancel":
+                self._settle(task_id, CANCELLED_BEFORE_START)
+            else:
+                self._settle_unstarted(task_id)
+        return result
 
     def _kill_all(self, reason: str, grace: float) -> None:
         for task_id in list(self.running):
@@ -412,15 +463,45 @@ class Supervisor:
         self._reap_finished()
 
     def _dispatch_buffered(self) -> None:
-        idle = self.pool.idle_children()
-        while idle and self.buffer:
-            running = self.buffer.popleft()
-            timeout = running.record.options.get("timeout")
-            # Timed from dispatch: the claim may have waited on a lock, the task in the buffer.
-            running.dispatched_at = time.monotonic()
-            self.dispatched[running.lease.task_id] = running
-            running.deadline = running.dispatched_at + float(timeout) if timeout else None
-            self.pool.dispatch(idle.pop(0), running.record, running.output)
+        """Hand tasks in hand to children with room, first in first out, one per child in turn
+        (the least busy first); each child gets its share in one message."""
+        if not self.buffer:
+            return
+        rooms = self.pool.rooms(
+            self.depth.of(self.claim_ahead.mean_seconds), self.depth.stalled_after
+        )
+        plans: list[list[tuple[Running, bool]]] = [[] for _ in rooms]
+        progressed = True
+        while self.buffer and progressed:
+            progressed = False
+            for (child, room), plan in zip(rooms, plans, strict=True):
+                if not self.buffer:
+                    break
+                alone = self.depth.goes_alone(self.buffer[0].record.options)
+                if len(plan) >= room or (plan and (alone or plan[-1][1])):
+                    continue
+                if alone and child.tasks:
+                    continue
+                plan.append((self.buffer.popleft(), alone))
+                progressed = True
+        now = time.monotonic()
+        for (child, _), plan in zip(rooms, plans, strict=True):
+            if not plan:
+                continue
+            for running, _ in plan:
+                # From here it may have had side effects. Its timeout starts when it becomes
+                # its child's head (_arm_new_heads), never while it waits behind another.
+                running.dispatched_at = now
+                self.dispatched[running.lease.task_id] = running
+            self.pool.dispatch(child, [(r.record, r.output, alone) for r, alone in plan])
+        self._arm_new_heads()
+
+    def _arm_new_heads(self) -> None:
+        for task_id, since in self.pool.new_heads():
+            running = self.dispatched.get(task_id)
+            timeout = running.record.options.get("timeout") if running else None
+            if running is not None and timeout:
+                running.deadline = since + float(timeout)
 
     def _adapt_poll(self, now: float, *, claimed: int, asked: int) -> None:
         if claimed:
@@ -549,7 +630,10 @@ class Supervisor:
         except (DatabaseError, InterfaceError) as error:
             logger.error("could not record outcomes at shutdown: %s", error)
         # Kill first, then release: a task handed back must not still be running anywhere.
-        self.pool.stop(grace=0.0)
+        for task_id in self.pool.stop(grace=0.0):
+            running = self.running.get(task_id)
+            if running is not None:
+                running.dispatched_at = None  # never begun: handed back with no note
         for task_id in list(self.running):
             if not any(p.running.lease.task_id == task_id for p in self.pending):
                 self._release(task_id)

@@ -37,7 +37,10 @@ def claimed_record() -> TaskRecord:
 def test_record_from_json__gives_back_every_field_it_was_sent() -> None:
     record = claimed_record()
 
-    rebuilt = payload.record_from_json(payload.decode(payload.run_message(record))["record"])
+    (sent,) = payload.decode(payload.run_message([(7, record)]))["tasks"]
+    rebuilt = payload.record_from_json(sent["record"])
+
+    assert sent["seq"] == 7
 
     assert rebuilt.id == record.id
     for name in (*payload.RECORD_FIELDS, *payload.TIME_FIELDS):

@@ -114,6 +114,7 @@ def test_worker_options_read_max_memory_per_child_as_bytes() -> None:
         ({"max_tasks_per_child": 0}, "--max-tasks-per-child must be at least 1"),
         ({"max_memory_per_child": "1.5G"}, "--max-memory-per-child '1.5G' isn't a size"),
         ({"grace": -1.0}, "--grace must be 0 or more"),
+        ({"pipeline_depth": 0}, "--pipeline-depth must be at least 1"),
         ({"backend_alias": "missing"}, "--backend 'missing'"),
     ],
 )

@@ -227,6 +227,17 @@ def chatty(gate: str = "") -> str:
     return "chatted"
 
 
+@task
+def write_everywhere(tag: str) -> str:
+    """Write one line naming `tag` on every captured stream: stdout, stderr, logging, and
+    the stdout of a subprocess."""
+    print(f"out {tag}")
+    print(f"err {tag}", file=sys.stderr)
+    task_logger.info("log %s", tag)
+    subprocess.run(["echo", f"sub {tag}"], check=True)  # noqa: S607 - echo from PATH
+    return tag
+
+
 @task(log_level="DEBUG")
 def chatty_debug() -> None:
     task_logger.debug("a debug record, captured at DEBUG")
