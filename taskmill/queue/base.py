@@ -34,6 +34,7 @@ from .clock import DatabaseNow
 from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .lease import ClaimRequest, Lease
+from .prepared import PreparedInsert
 from .session_lock import SessionLock
 from .waiter import Waiter
 
@@ -155,6 +156,18 @@ class Queue(ABC):
         insert, _ = self._insert_columns
         sql = self._insert_one_sql(insert) if record.state == State.READY else insert
         self._execute_insert(sql, [record])
+
+    def prepare_insert(self, template: TaskRecord, *, own_run_after: bool) -> PreparedInsert:
+        """Prepare the one-statement insert of ready tasks like `template` (no unique key, no
+        dependencies), as _insert_one() would write them, for enqueue() to reuse."""
+        insert, fields = self._insert_columns
+        return PreparedInsert(
+            database_alias=self.database_alias,
+            sql=self._insert_one_sql(insert),
+            fields=fields,
+            template=template,
+            own_run_after=own_run_after,
+        )
 
     def _execute_insert(self, sql: str, records: Sequence[TaskRecord]) -> None:
         """Run an INSERT of `records`, in _insert_columns' order, and mark them saved.
