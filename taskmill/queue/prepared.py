@@ -10,7 +10,8 @@ from typing import Any, Final
 from uuid import UUID
 
 from django.db import connections
-from django.db.models import Field
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, JSONField
 
 from ..models import TaskRecord
 
@@ -46,29 +47,46 @@ class PreparedInsert:
         self.own_run_after = own_run_after
         connection = connections[database_alias]
         names = [field.attname for field in fields]
-        # Prepared as Queue._execute_insert() prepares a record, so the rows are the same.
         self.params = [
-            field.get_db_prep_save(getattr(template, name), connection)
+            _prepare(field, getattr(template, name), connection)
             for field, name in zip(fields, names, strict=True)
         ]
         self.id_field = fields[names.index("id")]
-        self.time_field = fields[names.index("enqueued_at")]
         self.id_index, self.args_index, self.kwargs_index, self.time_index, self.run_after_index = (
             names.index(name) for name in PER_CALL_COLUMNS
         )
+        # SQLite and MySQL bind a JSON value as its text (PostgreSQL wraps it to type it
+        # jsonb): there, the arguments' text is their parameter, with nothing to call per row.
+        probe = "[]"
+        self.json_is_text = connection.ops.adapt_json_value(probe, VerbatimJSON) is probe
 
     def execute(self, *, task_id: UUID, args_text: str, kwargs_text: str, now: datetime) -> None:
         """Insert one row with this id, these arguments (JSON text, as the args and kwargs
-        columns' encoder writes it) and this enqueue time."""
+        columns' encoder writes it) and this enqueue time (from timezone.now())."""
         connection = connections[self.database_alias]
-        adapt_json = connection.ops.adapt_json_value
         params = self.params.copy()
         params[self.id_index] = self.id_field.get_db_prep_save(task_id, connection)
-        params[self.args_index] = adapt_json(args_text, VerbatimJSON)
-        params[self.kwargs_index] = adapt_json(kwargs_text, VerbatimJSON)
-        stamp = self.time_field.get_db_prep_save(now, connection)
+        if self.json_is_text:
+            params[self.args_index] = args_text
+            params[self.kwargs_index] = kwargs_text
+        else:
+            adapt_json = connection.ops.adapt_json_value
+            params[self.args_index] = adapt_json(args_text, VerbatimJSON)
+            params[self.kwargs_index] = adapt_json(kwargs_text, VerbatimJSON)
+        # What DateTimeField.get_db_prep_save() comes to for timezone.now(): aware with
+        # USE_TZ, naive without, so its naive-time warning and conversion never apply.
+        stamp = connection.ops.adapt_datetimefield_value(now)
         params[self.time_index] = stamp
         if not self.own_run_after:
             params[self.run_after_index] = stamp
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
+
+
+def _prepare(field: Field[Any, Any], value: Any, connection: BaseDatabaseWrapper) -> Any:
+    """Prepare a value as Queue._execute_insert() does, so the rows are the same; JSON is
+    encoded here, once, rather than by the driver on every execute (PostgreSQL's Jsonb)."""
+    if isinstance(field, JSONField) and value is not None:
+        text = json.dumps(field.get_prep_value(value), cls=field.encoder)
+        return connection.ops.adapt_json_value(text, VerbatimJSON)
+    return field.get_db_prep_save(value, connection)

@@ -122,6 +122,24 @@ def test_enqueue__rows_equal_the_general_paths_column_by_column(
         assert result == default_task_backend.get_result(result.id)
 
 
+def test_enqueue__rows_equal_the_general_paths_without_time_zones(
+    clock: Callable[[datetime], None],
+) -> None:
+    clock(NOW.replace(tzinfo=None))
+    with override_settings(USE_TZ=False):
+        first = tasks.add.enqueue(1, 2)
+        again = tasks.add.enqueue(1, 2)
+        general = general_path(tasks.add, (1, 2), {})
+
+        expected = raw_row(general.id)
+        del expected["id"]
+        for result in (first, again):
+            row = raw_row(result.id)
+            del row["id"]
+            assert row == expected
+            assert_same_result(result, general)
+
+
 def test_enqueue__a_planned_task_writes_each_calls_own_time(
     clock: Callable[[datetime], None],
 ) -> None:
