@@ -151,6 +151,11 @@ class Queue(ABC):
         """The statement inserting one ready task; dialects that push wake-ups extend it."""
         return insert
 
+    def _prepared_insert_sql(self, insert: str) -> tuple[str, tuple[str, ...]]:
+        """The statement(s) of prepare_insert(), and the fields whose values they take after
+        the row's (a wake-up's parameters); dialects that push wake-ups may do it cheaper."""
+        return self._insert_one_sql(insert), ()
+
     def _insert_one(self, record: TaskRecord) -> None:
         """Insert one task and wake workers in a single statement, atomic on its own."""
         insert, _ = self._insert_columns
@@ -161,9 +166,11 @@ class Queue(ABC):
         """Prepare the one-statement insert of ready tasks like `template` (no unique key, no
         dependencies), as _insert_one() would write them, for enqueue() to reuse."""
         insert, fields = self._insert_columns
+        sql, wake_fields = self._prepared_insert_sql(insert)
         return PreparedInsert(
             database_alias=self.database_alias,
-            sql=self._insert_one_sql(insert),
+            sql=sql,
+            wake_fields=wake_fields,
             fields=fields,
             template=template,
             own_run_after=own_run_after,

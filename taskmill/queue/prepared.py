@@ -38,6 +38,7 @@ class PreparedInsert:
         *,
         database_alias: str,
         sql: str,
+        wake_fields: Sequence[str] = (),
         fields: Sequence[Field[Any, Any]],
         template: TaskRecord,
         own_run_after: bool,
@@ -51,6 +52,8 @@ class PreparedInsert:
             _prepare(field, getattr(template, name), connection)
             for field, name in zip(fields, names, strict=True)
         ]
+        # A wake-up's parameters follow the row's; they are the task's, the same every call.
+        self.params += [self.params[names.index(name)] for name in wake_fields]
         self.id_field = fields[names.index("id")]
         self.id_index, self.args_index, self.kwargs_index, self.time_index, self.run_after_index = (
             names.index(name) for name in PER_CALL_COLUMNS

@@ -3,12 +3,13 @@ general path (enqueue_many), column by column; errors, registration and settings
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.tasks import TaskResult, default_task_backend
 from django.tasks.exceptions import InvalidTask
 from django.test import override_settings
@@ -258,3 +259,45 @@ def test_verbatim_json__encodes_text_as_itself_and_refuses_anything_else() -> No
     assert VerbatimJSON().encode('{"a": [1]}') == '{"a": [1]}'
     with pytest.raises(TypeError, match="JSON text"):
         VerbatimJSON().encode({"a": 1})
+
+
+@pytest.mark.only_on("postgresql")
+@pytest.mark.django_db(transaction=True)
+def test_enqueue__a_planned_task_notifies_on_commit_only() -> None:
+    listener = connection.get_new_connection(connection.get_connection_params())
+    listener.autocommit = True
+    listener.execute("LISTEN taskmill")
+    try:
+        tasks.noop.enqueue()
+        tasks.noop.enqueue()
+        with contextlib.suppress(RuntimeError), transaction.atomic():
+            tasks.build_report.enqueue(1)
+            raise RuntimeError("roll back")
+        # Notifications arrive in commit order: one from the rolled-back enqueue would come
+        # before this one's.
+        tasks.noop.using(queue_name="low").enqueue()
+
+        payloads = [note.payload for note in listener.notifies(timeout=10, stop_after=3)]
+    finally:
+        listener.close()
+
+    assert payloads == ["default", "default", "low"]
+    assert TaskRecord.objects.filter(queue_name="reports").count() == 0
+
+
+@pytest.mark.only_on("postgresql")
+def test_prepared_insert__server_side_binding_keeps_the_one_statement_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from taskmill.queue.postgres import PostgresQueue
+
+    queue = PostgresQueue("default")
+    insert, _ = queue._insert_columns
+    options = {**connection.settings_dict["OPTIONS"], "server_side_binding": True}
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+
+    sql, wake_fields = queue._prepared_insert_sql(insert)
+
+    assert sql.startswith("WITH inserted AS (INSERT")
+    assert ";" not in sql
+    assert wake_fields == ()
