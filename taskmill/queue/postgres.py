@@ -5,7 +5,9 @@ Quirks handled:
   claimers skip each other's rows instead of waiting) and an UPDATE ... RETURNING takes them.
 - The state literal is written into the claim's SQL text, not bound: with a bound parameter
   a generic (prepared) plan can't prove the partial claim index applies and scans instead.
-- A single enqueue() is one statement: a CTE INSERTs the row and SELECTs pg_notify() for it.
+- A single enqueue() is one round trip: the INSERT and a SELECT pg_notify() for its queue,
+  two statements in one simple-protocol message (one implicit transaction); with
+  server-side binding, which takes one statement per message, a CTE holding both.
 - NOTIFY is sent inside the enqueuing transaction, so PostgreSQL delivers it on commit and
   never for a rolled-back enqueue; identical notifications in one transaction are folded.
 - Notifications don't reach workers behind PgBouncer in transaction mode: polling remains,
