@@ -14,8 +14,10 @@ class TaskmillConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401 - registers the system checks
         from .conf import reset_settings
+        from .enqueue_plans import forget_plans
 
         setting_changed.connect(reset_settings, dispatch_uid="taskmill.reset_settings")
+        setting_changed.connect(forget_plans, dispatch_uid="taskmill.forget_plans")
         # Workers resolve tasks by path, but schedules declared with @periodic/@cron exist
         # only once their module is imported.
         autodiscover_modules("tasks")

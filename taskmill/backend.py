@@ -15,6 +15,7 @@ from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
+from .enqueue_plans import can_plan, find_plan, make_plan
 from .enqueueing import build_records, dependency_ids
 from .exceptions import ConfigurationError, TaskNotRegistered
 from .ids import parse_task_id
@@ -129,8 +130,21 @@ class DatabaseBackend(BaseTaskBackend):
         self, task: Task[P, R], args: Sequence[object], kwargs: Mapping[str, object]
     ) -> TaskResult[P, R]:
         """Store the task for a worker to run; inside atomic(), it exists only if it commits."""
-        # _enqueue_calls builds results for any task; this one's types are the caller's.
-        return cast("TaskResult[P, R]", self._enqueue_calls(task, [(args, kwargs)])[0])
+        plan = find_plan(self, task)
+        if plan is None:
+            if not can_plan(task):
+                # _enqueue_calls builds results for any task; this one's types are the caller's.
+                return cast("TaskResult[P, R]", self._enqueue_calls(task, [(args, kwargs)])[0])
+            self.validate_task(task)
+            assert isinstance(task, TaskmillTask)  # noqa: S101 - can_plan guarantees it
+            self._check_registered(task)
+            plan = make_plan(self, task, database_alias=self.database_alias)
+        else:
+            # Checked on every call: the module's binding can change, the task object can't.
+            self._check_registered(plan.task)
+        result = plan.enqueue(args, kwargs)
+        task_enqueued.send(type(self), task_result=result)
+        return cast("TaskResult[P, R]", result)
 
     def enqueue_many(
         self, task: Task[..., Any], calls: Iterable[Call]

@@ -38,15 +38,32 @@ def unique_key(
 
 
 def _check_size(task: TaskmillTask[..., Any], args: list[JSON], kwargs: dict[str, JSON]) -> None:
+    json_texts(task, args, kwargs)
+
+
+def json_texts(
+    task: TaskmillTask[..., Any], args: list[JSON], kwargs: dict[str, JSON]
+) -> tuple[str, str]:
+    """Return encoded arguments as the args and kwargs columns store them.
+
+    Raise ArgumentsTooLarge if they take more than MAX_ARGUMENT_BYTES.
+    """
     limit = get_settings().MAX_ARGUMENT_BYTES
     # Measured as stored: the columns' encoder, so the limit is the size written to the row.
-    size = len(to_json_text(args).encode()) + len(to_json_text(kwargs).encode())
+    args_text, kwargs_text = to_json_text(args), to_json_text(kwargs)
+    size = _utf8_length(args_text) + _utf8_length(kwargs_text)
     if size > limit:
         raise ArgumentsTooLarge(
             f"The arguments of {task.module_path} take {size} bytes as JSON, over "
             f"TASKMILL['MAX_ARGUMENT_BYTES'] ({limit}); store large data in a model or file "
             "and pass its id or path instead."
         )
+    return args_text, kwargs_text
+
+
+def _utf8_length(text: str) -> int:
+    # Most arguments are ASCII, where characters are bytes: no need to encode a copy.
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def dependency_ids(task: TaskmillTask[..., Any]) -> list[str]:

@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 from .exceptions import TaskCancelled, TaskNotRegistered
 from .models import TaskRecord
 from .row_checks import read_errors, read_options, read_worker_ids
-from .states import to_django_status
+from .states import State, to_django_status
 from .task import StoredOptions, TaskmillTask, resolve_task
 
 BUILT_TASKS_CACHE_SIZE: Final = 256
@@ -162,3 +162,29 @@ def to_task_result(
     # backends set it the same way right after construction.
     object.__setattr__(result, "_return_value", record.return_value)
     return result
+
+
+def ready_result(
+    task: TaskmillTask[..., Any],
+    *,
+    task_id: str,
+    enqueued_at: datetime,
+    args: list[Any],
+    kwargs: dict[str, Any],
+) -> TaskResult[..., Any]:
+    """Build the result of a task just enqueued, equal to what to_task_result() builds from
+    its new row; `task` is the row's task, as task_for_record() builds it."""
+    return TaskResult(
+        task=task,
+        id=task_id,
+        status=to_django_status(State.READY),
+        enqueued_at=enqueued_at,
+        started_at=None,
+        finished_at=None,
+        last_attempted_at=None,
+        args=args,
+        kwargs=kwargs,
+        backend=task.backend,
+        errors=[],
+        worker_ids=[],
+    )

@@ -36,6 +36,7 @@ from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
 from .insert_rows import UNSET, prepared_columns, same_value
 from .lease import ClaimRequest, Lease
+from .prepared import PreparedInsert
 from .rows import RowReader
 from .session_lock import SessionLock
 from .waiter import Waiter
@@ -181,11 +182,30 @@ class Queue(ABC):
         """The statement inserting one ready task; dialects that push wake-ups extend it."""
         return insert
 
+    def _prepared_insert_sql(self, insert: str) -> tuple[str, tuple[str, ...]]:
+        """The statement(s) of prepare_insert(), and the fields whose values they take after
+        the row's (a wake-up's parameters); dialects that push wake-ups may do it cheaper."""
+        return self._insert_one_sql(insert), ()
+
     def _insert_one(self, record: TaskRecord) -> None:
         """Insert one task and wake workers in a single statement, atomic on its own."""
         insert, _ = self._insert_columns
         sql = self._insert_one_sql(insert) if record.state == State.READY else insert
         self._execute_insert(sql, [record])
+
+    def prepare_insert(self, template: TaskRecord, *, own_run_after: bool) -> PreparedInsert:
+        """Prepare the one-statement insert of ready tasks like `template` (no unique key, no
+        dependencies), as _insert_one() would write them, for enqueue() to reuse."""
+        insert, fields = self._insert_columns
+        sql, wake_fields = self._prepared_insert_sql(insert)
+        return PreparedInsert(
+            database_alias=self.database_alias,
+            sql=sql,
+            wake_fields=wake_fields,
+            fields=fields,
+            template=template,
+            own_run_after=own_run_after,
+        )
 
     def _execute_insert(self, sql: str, records: Sequence[TaskRecord]) -> None:
         """Run an INSERT of `records`, in _insert_columns' order, and mark them saved.
