@@ -72,7 +72,8 @@ def describe(plan: Plan) -> dict[str, str]:
     worker = f"one worker, --concurrency {plan.concurrency}"
     return {
         "enqueue_single": f"{plan.single_enqueues:,} calls per run, {runs}",
-        "insert_floor": "same connection, same table and row, raw cursor.execute()",
+        "insert_floor": "same connection, same table and row (fresh id and times, as enqueue "
+        "writes), raw cursor.execute()",
         "enqueue_many": f"{plan.bulk_enqueues:,} tasks per call, {runs}",
         "drain_wall": f"{plan.drain_tasks:,} no-op tasks, {worker} --burst, {runs}; "
         "timed from the worker's start, as for the peers",

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.color import no_style
 from django.db import connection
+from django.utils import timezone
 
 from taskmill import enqueue_many
 from taskmill.ids import new_task_id
@@ -43,13 +44,20 @@ class BareInsert:
         self.params = [
             field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields
         ]
-        self.id_index = [field.attname for field in fields].index("id")
+        names = [field.attname for field in fields]
+        self.id_index = names.index("id")
+        self.time_field = TaskRecord._meta.get_field("enqueued_at")
+        self.time_indexes = [names.index("enqueued_at"), names.index("run_after")]
         row.delete()
 
     def execute(self) -> None:
         params = list(self.params)
-        # A fresh id made as enqueue makes it, so both write the same index the same way.
+        # A fresh id and time made as enqueue makes them, so both write the same indexes the
+        # same way (a row that repeats another's time lands elsewhere in the claim index).
         params[self.id_index] = self.id_field.get_db_prep_save(new_task_id(), connection)
+        now = self.time_field.get_db_prep_save(timezone.now(), connection)
+        for index in self.time_indexes:
+            params[index] = now
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
 
