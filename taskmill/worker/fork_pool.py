@@ -216,12 +216,7 @@ class ForkPool:
                 continue
             if not self._has_stalled(child, now, after):
                 continue
-            assert child.slot is not None  # noqa: S101 - forked children have one
-            started = child.slot.hold(until_received=child.sent + 1)
-            if started is None:
-                continue
-            unstarted = [d for d in child.tasks.values() if d.seq > started]
-            self._drop(child, unstarted)
+            unstarted = self._hold_and_drop_unstarted(child)
             taken += [d.task_id for d in unstarted]
             if unstarted:
                 logger.info(
@@ -245,14 +240,19 @@ class ForkPool:
         for child in self.children:
             if not child.tasks or not self._is_live(child):
                 continue
-            assert child.slot is not None  # noqa: S101 - forked children have one
-            started = child.slot.hold(until_received=child.sent + 1)
-            if started is None:
-                continue
-            unstarted = [d for d in child.tasks.values() if d.seq > started]
-            self._drop(child, unstarted)
-            dropped += [d.task_id for d in unstarted]
+            dropped += [d.task_id for d in self._hold_and_drop_unstarted(child)]
         return dropped
+
+    def _hold_and_drop_unstarted(self, child: Child) -> list[Dispatched]:
+        """Hold the child, then drop the tasks it holds and hasn't begun; return them (none
+        if the child is gone)."""
+        assert child.slot is not None  # noqa: S101 - forked children have one
+        started = child.slot.hold(until_received=child.sent + 1)
+        if started is None:
+            return []
+        unstarted = [d for d in child.tasks.values() if d.seq > started]
+        self._drop(child, unstarted)
+        return unstarted
 
     def _drop(self, child: Child, unstarted: list[Dispatched]) -> None:
         """Send the message a hold waits for: the drop of these tasks (or a plain wake-up)."""
