@@ -111,6 +111,7 @@ class PostgresQueue(Queue):
         if isinstance(prepared, Jsonb):
             return (prepared.dumps or json.dumps)(prepared.obj)
         return prepared
+
     def _prepared_insert_sql(self, insert: str) -> tuple[str, tuple[str, ...]]:
         if self.connection.settings_dict["OPTIONS"].get("server_side_binding") is True:
             # The extended protocol takes one statement per message: the CTE, then.
