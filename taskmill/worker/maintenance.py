@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Final, Protocol
 from ..conf import TaskmillSettings
 from ..queue.leader import LeaderLease
 from ..queue.pruning import Selection, delete_batches
-from ..queue.vacuum import TableVacuum, open_table_vacuum
+from ..queue.vacuum import open_table_vacuum
 from ..scheduler import Scheduler, missed_after
 from ..schedules import ScheduleSpec
 
 if TYPE_CHECKING:
+    from ..queue.postgres_vacuum import TableVacuum
     from .options import WorkerOptions
 
 logger = logging.getLogger("taskmill.worker")

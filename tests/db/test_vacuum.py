@@ -9,7 +9,8 @@ from django.db import connection
 
 from taskmill import enqueue_many
 from taskmill.models import TaskRecord
-from taskmill.queue.vacuum import TableVacuum, open_table_vacuum
+from taskmill.queue.postgres_vacuum import TableVacuum
+from taskmill.queue.vacuum import open_table_vacuum
 from taskmill.states import State
 from tests.churn import (
     analyze,
