@@ -34,7 +34,7 @@ from ..states import ACTIVE_STATES, State, is_finished, state_problem
 from .clock import DatabaseNow
 from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
-from .insert_rows import UNSET, prepared_columns, same_value
+from .insert_rows import prepared_columns, prepared_rows
 from .lease import ClaimRequest, Lease
 from .prepared import PreparedInsert
 from .rows import RowReader
@@ -141,7 +141,7 @@ class Queue(ABC):
         insert, fields = self._insert_columns
         columns = prepared_columns(records, fields, self._prepare_value)
         if not columns.varying:  # a single row: nothing to share
-            self._execute_insert(insert, records)
+            self._execute_rows(insert, columns.rows(), records)
             return
         order = sorted(columns.varying)
         # Column by column: the shared value's placeholder, or the column of the row table
@@ -208,30 +208,16 @@ class Queue(ABC):
         )
 
     def _execute_insert(self, sql: str, records: Sequence[TaskRecord]) -> None:
-        """Run an INSERT of `records`, in _insert_columns' order, and mark them saved.
-
-        Rows of one enqueue_many() share most values (task, queue, options, times); a value
-        equal to the previous row's, of the same type, reuses its prepared form.
-        """
+        """Run an INSERT of `records`, in _insert_columns' order, and mark them saved."""
         _, fields = self._insert_columns
-        connection = self.connection
-        names = [field.attname for field in fields]
-        params: list[Any] = []
-        previous: list[tuple[Any, Any]] = [(UNSET, None)] * len(fields)
-        for record in records:
-            values = record.__dict__
-            for index, field in enumerate(fields):
-                value = values[names[index]]
-                raw, prepared = previous[index]
-                if not same_value(value, raw):
-                    prepared = field.get_db_prep_save(value, connection)
-                    previous[index] = (value, prepared)
-                params.append(prepared)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-        for record in records:
-            record._state.adding = False
-            record._state.db = self.database_alias
+        self._execute_rows(sql, prepared_rows(records, fields, self._prepare_value), records)
+
+    def _execute_rows(
+        self, sql: str, rows: Sequence[tuple[Any, ...]], records: Sequence[TaskRecord]
+    ) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, list(itertools.chain.from_iterable(rows)))
+        self._mark_saved(records)
 
     def _insert_unique(self, record: TaskRecord) -> TaskRecord:
         manager = TaskRecord.objects.using(self.database_alias)

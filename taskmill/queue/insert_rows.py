@@ -22,10 +22,10 @@ type Prepare = Callable[[Field[Any, Any], Any], Any]
 
 # Values whose prepared form depends on their value alone: equal ones prepare the same.
 _SCALARS: Final = frozenset({str, int, float, bool, type(None), datetime, UUID})
-UNSET: Final = object()
+_UNSET: Final = object()
 
 
-def same_value(value: object, previous: object) -> bool:
+def _same_value(value: object, previous: object) -> bool:
     """Whether value prepares as previous did: the same object, an equal scalar of the same
     type (1 == True, but they are different JSON), or both the same empty container."""
     if value is previous:
@@ -88,10 +88,10 @@ def prepared_rows(
 
 def _prepared_column(values: list[Any], field: Field[Any, Any], prepare: Prepare) -> list[Any]:
     column = []
-    raw: object = UNSET
+    raw: object = _UNSET
     prepared: Any = None
     for value in values:
-        if not same_value(value, raw):
+        if not _same_value(value, raw):
             raw, prepared = value, prepare(field, value)
         column.append(prepared)
     return column

@@ -87,7 +87,7 @@ class PreparedInsert:
 
 
 def _prepare(field: Field[Any, Any], value: Any, connection: BaseDatabaseWrapper) -> Any:
-    """Prepare a value as Queue._execute_insert() does, so the rows are the same; JSON is
+    """Prepare a value as Queue._prepare_value() does, so the rows are the same; JSON is
     encoded here, once, rather than by the driver on every execute (PostgreSQL's Jsonb)."""
     if isinstance(field, JSONField) and value is not None:
         text = json.dumps(field.get_prep_value(value), cls=field.encoder)
