@@ -154,11 +154,8 @@ def test_worker_runs_tasks_when_its_wake_up_channel_cant_open(
     assert "no wake-up channel, polling" in caplog.text
 
 
-@pytest.mark.django_db(transaction=True)
-def test_burst_worker_gives_up_after_repeated_database_errors(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(supervisor, "RECONNECT_MIN", 0.001)
+def _claims_fail(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make every claim raise a lost-connection error; return the list each call appends to."""
     calls: list[int] = []
 
     def fail(request: ClaimRequest) -> list[TaskRecord]:
@@ -166,6 +163,15 @@ def test_burst_worker_gives_up_after_repeated_database_errors(
         raise OperationalError("server closed the connection")
 
     monkeypatch.setattr(get_queue("default"), "claim", fail)
+    return calls
+
+
+@pytest.mark.django_db(transaction=True)
+def test_burst_worker_gives_up_after_repeated_database_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(supervisor, "RECONNECT_MIN", 0.001)
+    calls = _claims_fail(monkeypatch)
     tasks.noop.enqueue()
     with pytest.raises(OperationalError, match="server closed"):
         call_command("taskmill", "worker", "--burst", "--pool", "solo", "-v", "0")
@@ -282,13 +288,7 @@ def test_run_until_empty_in_a_transaction_raises_a_database_error_at_once(
     # The test's own transaction is open (pytest-django's `db`): the worker can't reconnect
     # inside it, so it must neither retry nor sleep, but hand the error to the caller.
     monkeypatch.setattr(supervisor, "RECONNECT_MIN", 60.0)  # a retry would hang the test
-    calls: list[int] = []
-
-    def fail(request: ClaimRequest) -> list[TaskRecord]:
-        calls.append(1)
-        raise OperationalError("server closed the connection")
-
-    monkeypatch.setattr(get_queue("default"), "claim", fail)
+    calls = _claims_fail(monkeypatch)
     tasks.noop.enqueue()
     with pytest.raises(OperationalError, match="server closed"):
         run_until_empty()
