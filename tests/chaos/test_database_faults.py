@@ -49,6 +49,8 @@ SUCCEEDED_LOG: Final = "task succeeded"
 CLAIM_LOST_LOG: Final = "its claim's answer was lost"
 # Progress asked of both sides between two faults: the enqueuer got new ids, workers ran tasks.
 STEP: Final = 10
+# What a failure shows of a stalled worker's log.
+LOG_TAIL_LINES: Final = 40
 MYSQL_UNKNOWN_THREAD: Final = 1094
 # How long another writer holds SQLite's lock at least: three busy timeouts (fault_settings.py).
 LOCK_HOLD_SECONDS: Final = scaled(3.0, 8.0)
@@ -119,13 +121,24 @@ class Progress:
 def _wait_for_every_worker_to_go_on(workers: list[WorkerProcess], wait_until: WaitUntil) -> None:
     """Wait until each worker ran more tasks since the last fault (the enqueuer still runs)."""
     before = [worker.output().count(SUCCEEDED_LOG) for worker in workers]
+
+    def describe() -> str:
+        stalled = [
+            f"{worker!r} (exit code {worker.popen.poll()}, {seen} tasks succeeded before, "
+            f"still {seen}); its log ends:\n"
+            + "\n".join(worker.output().splitlines()[-LOG_TAIL_LINES:])
+            for worker, seen in zip(workers, before, strict=True)
+            if worker.output().count(SUCCEEDED_LOG) <= seen
+        ]
+        return "every worker running tasks after the faults; stalled: " + "\n".join(stalled)
+
     wait_until(
         lambda: all(
             worker.output().count(SUCCEEDED_LOG) > seen
             for worker, seen in zip(workers, before, strict=True)
         ),
         timeout=60,
-        message="every worker running tasks after the faults",
+        message=describe,
     )
 
 
