@@ -12,6 +12,7 @@ from abc import ABC
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import Any, Final
+from uuid import UUID
 
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -20,8 +21,8 @@ from django.db.models import Field
 from ..models import TaskRecord
 from ..states import ACTIVE_STATES, State
 from .graph import INSERT_BATCH_SIZE, DependencyGraph
-from .insert_rows import prepared_columns, prepared_rows
-from .prepared import PreparedInsert
+from .insert_rows import COPY_COLUMNS, Copies, PreparedColumns, prepared_columns, prepared_rows
+from .prepared import PreparedInsert, VerbatimJSON
 
 # A duplicate may finish (and free its unique key) between our failed INSERT and our SELECT;
 # then inserting again succeeds. Three tries make a livelock practically impossible.
@@ -98,8 +99,67 @@ class Inserting(ABC):
         )
         return sql, fields
 
+    def insert_copies(self, copies: Copies) -> None:
+        """Insert rows equal to copies.template but for their ids and arguments, all or none,
+        and wake workers once they are committed."""
+        with transaction.atomic(using=self.database_alias):
+            self._write_copies(copies)
+            if copies.template.state == State.READY:
+                self.notify([copies.template.queue_name])
+
+    def _write_copies(self, copies: Copies) -> None:
+        """Write the rows of `copies` (dialects with a faster bulk path override this)."""
+        self._insert_prepared(self._prepared_copies(copies))
+
+    def _prepared_copies(self, copies: Copies) -> PreparedColumns:
+        """The values of `copies`' rows, the template's prepared once, as _insert_rows()
+        prepares the same rows given as records."""
+        _, fields = self._insert_columns
+        per_row = {
+            "id": self._id_values(copies.ids),
+            "args": self._json_values(copies.args_texts),
+            "kwargs": self._json_values(copies.kwargs_texts),
+        }
+        values = copies.template.__dict__
+        return PreparedColumns(
+            count=copies.count,
+            shared={
+                index: self._prepare_value(field, values[field.attname])
+                for index, field in enumerate(fields)
+                if field.attname not in COPY_COLUMNS
+            },
+            varying={
+                index: per_row[field.attname]
+                for index, field in enumerate(fields)
+                if field.attname in COPY_COLUMNS
+            },
+        )
+
+    def _id_values(self, hex_ids: Sequence[str]) -> list[Any]:
+        """Ids given as hex digits in the form the INSERT binds them (UUIDField's own)."""
+        if self.connection.features.has_native_uuid_field:
+            id_field = TaskRecord._meta.get_field("id")
+            return [self._prepare_value(id_field, UUID(hex=value)) for value in hex_ids]
+        # What UUIDField.get_db_prep_value() binds where there is no uuid type: the .hex.
+        return list(hex_ids)
+
+    def _json_values(self, texts: Sequence[str]) -> list[Any]:
+        """JSON texts in the form the INSERT binds a JSONField's value, not encoded again."""
+        adapt = self.connection.ops.adapt_json_value
+        probe = "[]"
+        if adapt(probe, VerbatimJSON) is probe:
+            # SQLite and MySQL bind JSON as its text (PostgreSQL wraps it to type it jsonb).
+            return list(texts)
+        return [adapt(text, VerbatimJSON) for text in texts]
+
     def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
-        """Insert new rows without a unique key, INSERT_BATCH_SIZE rows per statement.
+        """Insert new rows without a unique key, as _insert_prepared() writes them."""
+        _, fields = self._insert_columns
+        self._insert_prepared(prepared_columns(records, fields, self._prepare_value))
+        self._mark_saved(records)
+
+    def _insert_prepared(self, columns: PreparedColumns) -> None:
+        """Insert prepared rows, INSERT_BATCH_SIZE rows per statement.
 
         Rows of one enqueue_many() differ only in a few columns (id, arguments): the values
         they share are bound once per statement, in an INSERT ... SELECT over a table of what
@@ -107,9 +167,8 @@ class Inserting(ABC):
         and escaping each parameter a third of the call's on MariaDB.
         """
         insert, fields = self._insert_columns
-        columns = prepared_columns(records, fields, self._prepare_value)
         if not columns.varying:  # a single row: nothing to share
-            self._execute_rows(insert, columns.rows(), records)
+            self._execute_rows(insert, columns.rows())
             return
         order = sorted(columns.varying)
         # Column by column: the shared value's placeholder, or the column of the row table
@@ -129,7 +188,6 @@ class Inserting(ABC):
                     f"{head} SELECT {select} FROM ({table}) AS v",  # noqa: S608 - no values
                     [*shared, *itertools.chain.from_iterable(batch)],
                 )
-        self._mark_saved(records)
 
     def _row_table(self, width: int, count: int) -> str:
         """A table of `count` rows of `width` placeholders, its columns named column1,
@@ -178,14 +236,12 @@ class Inserting(ABC):
     def _execute_insert(self, sql: str, records: Sequence[TaskRecord]) -> None:
         """Run an INSERT of `records`, in _insert_columns' order, and mark them saved."""
         _, fields = self._insert_columns
-        self._execute_rows(sql, prepared_rows(records, fields, self._prepare_value), records)
+        self._execute_rows(sql, prepared_rows(records, fields, self._prepare_value))
+        self._mark_saved(records)
 
-    def _execute_rows(
-        self, sql: str, rows: Sequence[tuple[Any, ...]], records: Sequence[TaskRecord]
-    ) -> None:
+    def _execute_rows(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
         with self.connection.cursor() as cursor:
             cursor.execute(sql, list(itertools.chain.from_iterable(rows)))
-        self._mark_saved(records)
 
     def _insert_unique(self, record: TaskRecord) -> TaskRecord:
         manager = TaskRecord.objects.using(self.database_alias)
