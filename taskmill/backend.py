@@ -16,12 +16,13 @@ from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
 from .enqueue_plans import can_plan, find_plan, make_plan
-from .enqueueing import build_records, dependency_ids
+from .enqueueing import build_record, build_records, dependency_ids, encode_calls
 from .exceptions import ConfigurationError, TaskNotRegistered
-from .ids import parse_task_id
+from .ids import dashed, new_task_hexes, parse_task_id
 from .models import TaskRecord
 from .queue import get_queue
-from .results import task_for_record, to_task_result
+from .queue.insert_rows import Copies
+from .results import ready_results, task_for_record, to_task_result
 from .task import TaskmillTask, resolve_task
 
 OPTION_KINDS: Final[dict[str, type]] = {"DATABASE": str}
@@ -153,7 +154,43 @@ class DatabaseBackend(BaseTaskBackend):
 
         Raise TypeError or ArgumentsTooLarge naming the call (calls[3]) and the argument.
         """
+        if isinstance(task, TaskmillTask) and task.unique is False and not task.depends_on:
+            return self._enqueue_copies(task, calls)
         return self._enqueue_calls(task, calls, name_calls=True)
+
+    def _enqueue_copies(
+        self, task: TaskmillTask[..., Any], calls: Iterable[Call]
+    ) -> list[TaskResult[..., Any]]:
+        # Without unique keys or dependencies, every row is the same but for its id and
+        # arguments: the row's other values and the results' task are made once, for all.
+        self.validate_task(task)
+        self._check_registered(task)
+        encoded = encode_calls(task, calls)
+        if not encoded.args:
+            return []
+        now = timezone.now()
+        database = self.database_alias
+        template = build_record(task, (), {}, database_alias=database, now=now)
+        hex_ids = new_task_hexes(len(encoded.args))
+        get_queue(database).insert_copies(
+            Copies(
+                template=template,
+                ids=hex_ids,
+                args_texts=encoded.args_texts,
+                kwargs_texts=encoded.kwargs_texts,
+            )
+        )
+        results = ready_results(
+            task_for_record(template, task),
+            task_ids=[dashed(hex_id) for hex_id in hex_ids],
+            enqueued_at=now,
+            args=encoded.args,
+            kwargs=encoded.kwargs,
+        )
+        sender = type(self)
+        for result in results:
+            task_enqueued.send(sender, task_result=result)
+        return results
 
     def _enqueue_calls(
         self, task: Task[..., Any], calls: Iterable[Call], *, name_calls: bool = False

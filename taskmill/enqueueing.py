@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,15 +43,23 @@ def _check_size(task: TaskmillTask[..., Any], args: list[JSON], kwargs: dict[str
 
 
 def json_texts(
-    task: TaskmillTask[..., Any], args: list[JSON], kwargs: dict[str, JSON]
+    task: TaskmillTask[..., Any],
+    args: list[JSON],
+    kwargs: dict[str, JSON],
+    *,
+    limit: int | None = None,
 ) -> tuple[str, str]:
-    """Return encoded arguments as the args and kwargs columns store them.
+    """Return encoded arguments as the args and kwargs columns store them; `limit` is
+    MAX_ARGUMENT_BYTES, read from the settings unless given.
 
     Raise ArgumentsTooLarge if they take more than MAX_ARGUMENT_BYTES.
     """
-    limit = get_settings().MAX_ARGUMENT_BYTES
+    if limit is None:
+        limit = get_settings().MAX_ARGUMENT_BYTES
     # Measured as stored: the columns' encoder, so the limit is the size written to the row.
-    args_text, kwargs_text = to_json_text(args), to_json_text(kwargs)
+    # No arguments (kwargs most often) are the same text every time: no need to encode it.
+    args_text = to_json_text(args) if args else "[]"
+    kwargs_text = to_json_text(kwargs) if kwargs else "{}"
     size = _utf8_length(args_text) + _utf8_length(kwargs_text)
     if size > limit:
         raise ArgumentsTooLarge(
@@ -64,6 +73,41 @@ def json_texts(
 def _utf8_length(text: str) -> int:
     # Most arguments are ASCII, where characters are bytes: no need to encode a copy.
     return len(text) if text.isascii() else len(text.encode())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EncodedCalls:
+    """Many calls of one task encoded: their arguments as results show them, and as the args
+    and kwargs columns store them (JSON text), in the order of the calls."""
+
+    args: list[list[JSON]]
+    kwargs: list[dict[str, JSON]]
+    args_texts: list[str]
+    kwargs_texts: list[str]
+
+
+def encode_calls(
+    task: TaskmillTask[..., Any], calls: Iterable[tuple[Sequence[object], Mapping[str, object]]]
+) -> EncodedCalls:
+    """Encode every call of a task, all of them before anything is written.
+
+    Raise TypeError or ArgumentsTooLarge starting with the call it is in (calls[3]).
+    """
+    encoded = EncodedCalls(args=[], kwargs=[], args_texts=[], kwargs_texts=[])
+    limit = get_settings().MAX_ARGUMENT_BYTES
+    add_args, add_kwargs = encoded.args.append, encoded.kwargs.append
+    add_args_text, add_kwargs_text = encoded.args_texts.append, encoded.kwargs_texts.append
+    for index, (args, kwargs) in enumerate(calls):
+        try:
+            encoded_args, encoded_kwargs = encode_arguments(args, kwargs)
+            args_text, kwargs_text = json_texts(task, encoded_args, encoded_kwargs, limit=limit)
+        except (TypeError, ArgumentsTooLarge) as error:
+            raise type(error)(f"calls[{index}]: {error}") from error
+        add_args(encoded_args)
+        add_kwargs(encoded_kwargs)
+        add_args_text(args_text)
+        add_kwargs_text(kwargs_text)
+    return encoded
 
 
 def dependency_ids(task: TaskmillTask[..., Any]) -> list[str]:

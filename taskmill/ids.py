@@ -5,6 +5,7 @@ Within one millisecond, the 12 bits after the timestamp are a counter (RFC 9562 
 """
 
 import os
+import struct
 import threading
 import time
 import uuid
@@ -52,23 +53,41 @@ def new_task_id() -> uuid.UUID:
 
 def new_task_ids(count: int) -> list[uuid.UUID]:
     """Return `count` new ids in increasing order, as many calls of new_task_id() would."""
-    # One read of the random source for all of them: a system call per id costs more than
-    # the rest of making it.
-    randomness = os.urandom(8 * count)
+    return [uuid.UUID(int=value) for value in _uuid7_values(count)]
+
+
+def new_task_hexes(count: int) -> list[str]:
+    """Return `count` new ids as new_task_ids() makes them, each as its 32 hex digits (the
+    UUID's .hex): a bulk enqueue stores and shows them as text, and building a UUID object
+    only to write it out again cost more than the rest of making the id."""
+    return [f"{value:032x}" for value in _uuid7_values(count)]
+
+
+def dashed(hex_id: str) -> str:
+    """Return the canonical form of an id given as 32 hex digits, as str(UUID) writes it."""
+    return f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
+
+
+def _uuid7_values(count: int) -> list[int]:
+    # One read of the random source for all of them, split in one call: a system call per id
+    # costs more than the rest of making it.
+    randomness = struct.unpack(f">{count}Q", os.urandom(8 * count))
     return [
-        _uuid7(unix_ms, counter, randomness[8 * index : 8 * index + 8])
-        for index, (unix_ms, counter) in enumerate(_stamps.take(count))
+        _uuid7_value(unix_ms, counter, random_bits)
+        for (unix_ms, counter), random_bits in zip(_stamps.take(count), randomness, strict=True)
     ]
 
 
 def _uuid7(unix_ms: int, counter: int, random_bytes: bytes) -> uuid.UUID:
-    rand_b = int.from_bytes(random_bytes, "big") & ((1 << 62) - 1)
+    return uuid.UUID(int=_uuid7_value(unix_ms, counter, int.from_bytes(random_bytes, "big")))
+
+
+def _uuid7_value(unix_ms: int, counter: int, random_bits: int) -> int:
     value = (unix_ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76  # version 7
     value |= counter << 64
     value |= 0x2 << 62  # RFC 4122 variant
-    value |= rand_b
-    return uuid.UUID(int=value)
+    return value | (random_bits & ((1 << 62) - 1))
 
 
 def parse_task_id(value: object) -> uuid.UUID | None:

@@ -61,6 +61,15 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _check_call(index: int, call: object) -> Call:
+    # The usual shapes by their exact types first: the ABC checks below cost more than the
+    # rest of a row's Python work in a bulk enqueue.
+    if (
+        type(call) is tuple
+        and len(call) == 2
+        and type(call[0]) in (tuple, list)
+        and type(call[1]) is dict
+    ):
+        return call[0], call[1]
     if (
         isinstance(call, tuple | list)
         and len(call) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from traceback import format_exception_only
@@ -188,3 +189,58 @@ def ready_result(
         errors=[],
         worker_ids=[],
     )
+
+
+# TaskResult's slots with a setter each, and the fields that differ between the results of one
+# enqueue_many() (ready_results): an id and arguments of their own, and fresh lists for what
+# the task's life appends to.
+_RESULT_SETTERS: Final = {
+    name: getattr(TaskResult, name).__set__
+    for cls in TaskResult.__mro__
+    for name in getattr(cls, "__slots__", ())
+    if name != "__weakref__"
+}
+_PER_RESULT: Final = frozenset({"id", "args", "kwargs", "errors", "worker_ids"})
+
+
+def ready_results(
+    task: TaskmillTask[..., Any],
+    *,
+    task_ids: Sequence[str],
+    enqueued_at: datetime,
+    args: Sequence[list[Any]],
+    kwargs: Sequence[dict[str, Any]],
+) -> list[TaskResult[..., Any]]:
+    """Build the results of many calls of one task just enqueued together, each equal to what
+    ready_result() builds for it.
+
+    The first is built by TaskResult's own constructor; the others copy its values slot by
+    slot and set their own. The constructor validates and copies the task's values and walks
+    the arguments again (normalize_json), which cost a bulk enqueue more than writing the row;
+    the arguments here are already JSON (codec.encode_arguments), which it would return equal.
+    """
+    if not task_ids:
+        return []
+    first = ready_result(
+        task, task_id=task_ids[0], enqueued_at=enqueued_at, args=args[0], kwargs=kwargs[0]
+    )
+    shared = [
+        (setter, getattr(first, name))
+        for name, setter in _RESULT_SETTERS.items()
+        if name not in _PER_RESULT
+    ]
+    set_id, set_args, set_kwargs = (_RESULT_SETTERS[name] for name in ("id", "args", "kwargs"))
+    set_errors, set_worker_ids = _RESULT_SETTERS["errors"], _RESULT_SETTERS["worker_ids"]
+    new = object.__new__
+    results = [first]
+    for task_id, call_args, call_kwargs in zip(task_ids[1:], args[1:], kwargs[1:], strict=True):
+        result = new(TaskResult)
+        for setter, value in shared:
+            setter(result, value)
+        set_id(result, task_id)
+        set_args(result, call_args)
+        set_kwargs(result, call_kwargs)
+        set_errors(result, [])
+        set_worker_ids(result, [])
+        results.append(result)
+    return results

@@ -1,51 +1,45 @@
 """Queue: the ABC every dialect implements, and the ORM code they share.
 
-Enqueue side: insert records (with de-duplication by unique key and dependency links) and wake
-workers. Worker side: claim (dialect SQL), then finish, release, heartbeat and rescue, every
+Enqueue side: inserting records and waking workers is Inserting's (inserting.py); cancel is
+here. Worker side: claim (dialect SQL), then finish, release, heartbeat and rescue, every
 write after a claim fenced by its Lease.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property, partial
 from traceback import format_exception_only
 from typing import Any, Final
 from uuid import UUID
 
-from django.db import IntegrityError, connections, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, Max, Q, Value
+from django.db import transaction
+from django.db.models import Max, Q, Value
 from django.utils import timezone
 
-from ..codec import to_json_text
 from ..exceptions import InvalidTaskRecord, WorkerLost
 from ..finished_signal import send_task_finished
 from ..models import LogChunk, TaskRecord, TaskRecordQuerySet, Worker
 from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_transition
 from ..results import StoredError, StoredHandBack, cancelled_error, error_entry
 from ..row_checks import read_errors, read_options, read_worker_ids
-from ..states import ACTIVE_STATES, State, is_finished, state_problem
+from ..states import State, is_finished, state_problem
 from .clock import DatabaseNow
+from .final_batches import FinalBatches
 from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
-from .graph import INSERT_BATCH_SIZE, DependencyGraph
-from .insert_rows import prepared_columns, prepared_rows
+from .graph import DependencyGraph
+from .inserting import Inserting
 from .lease import ClaimRequest, Lease
-from .prepared import PreparedInsert
 from .rows import RowReader
 from .session_lock import SessionLock
 from .waiter import Waiter
 
 logger = logging.getLogger(__name__)
 
-# A duplicate may finish (and free its unique key) between our failed INSERT and our SELECT;
-# then inserting again succeeds. Three tries make a livelock practically impossible.
-UNIQUE_INSERT_TRIES: Final = 3
 # Log chunks are up to 64K characters: 20 stay far below MySQL's default max_allowed_packet.
 LOG_BATCH_SIZE: Final = 20
 
@@ -61,7 +55,7 @@ def _unknown_state() -> Q:
     return gaps
 
 
-class Queue(ABC):
+class Queue(Inserting, FinalBatches, ABC):
     """The queue stored in one database alias."""
 
     def __init__(self, database_alias: str) -> None:
@@ -71,173 +65,6 @@ class Queue(ABC):
         # to their end (rescued for good, dependants cancelled by a failure): the supervisor
         # takes them (take_finished_aside) to announce task_finished through a child.
         self._finished_aside: list[TaskRecord] = []
-
-    @property
-    def connection(self) -> BaseDatabaseWrapper:
-        return connections[self.database_alias]
-
-    def insert(
-        self,
-        records: Sequence[TaskRecord],
-        dependencies: Sequence[Sequence[str]] = (),
-    ) -> list[TaskRecord]:
-        """Insert new records and their dependency links; return what now stands for each.
-
-        dependencies[i] lists the result ids records[i] waits for; it sets the record's first
-        state. A record whose unique key is held by an active task is not inserted; the
-        active task's record is returned in its place.
-
-        Raise TaskResultDoesNotExist if a dependency id names no task.
-        """
-        using = self.database_alias
-        if len(records) == 1 and records[0].unique_key is None and not any(dependencies):
-            # The common enqueue() in one statement: no transaction, no separate wake-up.
-            self._insert_one(records[0])
-            return list(records)
-        with transaction.atomic(using=using):
-            linked = [
-                self.graph.lock_dependencies(record, ids)
-                for record, ids in zip(records, dependencies, strict=False)
-            ]
-            plain = [record for record in records if record.unique_key is None]
-            if plain:
-                self._insert_rows(plain)
-            stored = {
-                id(record): self._insert_unique(record)
-                for record in records
-                if record.unique_key is not None
-            }
-            final = [stored.get(id(record), record) for record in records]
-            self.graph.link(final, records, linked)
-            self.notify(
-                {
-                    record.queue_name
-                    for record, original in zip(final, records, strict=True)
-                    if record is original and record.state == State.READY
-                }
-            )
-        return final
-
-    @cached_property
-    def _insert_columns(self) -> tuple[str, list[Field[Any, Any]]]:
-        """The INSERT of one task row, and the fields its parameters come from, in order."""
-        quote = self.connection.ops.quote_name
-        fields = list(TaskRecord._meta.concrete_fields)
-        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - quoted identifiers only
-            quote(str(TaskRecord._meta.db_table)),
-            ", ".join(quote(str(field.column)) for field in fields),
-            ", ".join(["%s"] * len(fields)),
-        )
-        return sql, fields
-
-    def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
-        """Insert new rows without a unique key, INSERT_BATCH_SIZE rows per statement.
-
-        Rows of one enqueue_many() differ only in a few columns (id, arguments): the values
-        they share are bound once per statement, in an INSERT ... SELECT over a table of what
-        differs. Binding every column of every row took half of the INSERT's time on SQLite,
-        and escaping each parameter a third of the call's on MariaDB.
-        """
-        insert, fields = self._insert_columns
-        columns = prepared_columns(records, fields, self._prepare_value)
-        if not columns.varying:  # a single row: nothing to share
-            self._execute_rows(insert, columns.rows(), records)
-            return
-        order = sorted(columns.varying)
-        # Column by column: the shared value's placeholder, or the column of the row table
-        # that holds each row's own value.
-        select = ", ".join(
-            f"v.column{order.index(index) + 1}" if index in columns.varying else "%s"
-            for index in range(len(fields))
-        )
-        shared = [columns.shared[index] for index in sorted(columns.shared)]
-        head, _, _ = insert.rpartition(" VALUES ")
-        rows = columns.varying_rows()
-        with self.connection.cursor() as cursor:
-            for start in range(0, len(rows), INSERT_BATCH_SIZE):
-                batch = rows[start : start + INSERT_BATCH_SIZE]
-                table = self._row_table(len(order), len(batch))
-                cursor.execute(
-                    f"{head} SELECT {select} FROM ({table}) AS v",  # noqa: S608 - no values
-                    [*shared, *itertools.chain.from_iterable(batch)],
-                )
-        self._mark_saved(records)
-
-    def _row_table(self, width: int, count: int) -> str:
-        """A table of `count` rows of `width` placeholders, its columns named column1,
-        column2, ... (as SQLite and PostgreSQL name the columns of a VALUES list)."""
-        row = f"({', '.join(['%s'] * width)})"
-        return f"VALUES {', '.join([row] * count)}"
-
-    def _prepare_value(self, field: Field[Any, Any], value: Any) -> Any:
-        """A value in the form the INSERT binds it (as Django's own save prepares it)."""
-        return field.get_db_prep_save(value, self.connection)
-
-    def _mark_saved(self, records: Sequence[TaskRecord]) -> None:
-        for record in records:
-            record._state.adding = False
-            record._state.db = self.database_alias
-
-    def _insert_one_sql(self, insert: str) -> str:
-        """The statement inserting one ready task; dialects that push wake-ups extend it."""
-        return insert
-
-    def _prepared_insert_sql(self, insert: str) -> tuple[str, tuple[str, ...]]:
-        """The statement(s) of prepare_insert(), and the fields whose values they take after
-        the row's (a wake-up's parameters); dialects that push wake-ups may do it cheaper."""
-        return self._insert_one_sql(insert), ()
-
-    def _insert_one(self, record: TaskRecord) -> None:
-        """Insert one task and wake workers in a single statement, atomic on its own."""
-        insert, _ = self._insert_columns
-        sql = self._insert_one_sql(insert) if record.state == State.READY else insert
-        self._execute_insert(sql, [record])
-
-    def prepare_insert(self, template: TaskRecord, *, own_run_after: bool) -> PreparedInsert:
-        """Prepare the one-statement insert of ready tasks like `template` (no unique key, no
-        dependencies), as _insert_one() would write them, for enqueue() to reuse."""
-        insert, fields = self._insert_columns
-        sql, wake_fields = self._prepared_insert_sql(insert)
-        return PreparedInsert(
-            database_alias=self.database_alias,
-            sql=sql,
-            wake_fields=wake_fields,
-            fields=fields,
-            template=template,
-            own_run_after=own_run_after,
-        )
-
-    def _execute_insert(self, sql: str, records: Sequence[TaskRecord]) -> None:
-        """Run an INSERT of `records`, in _insert_columns' order, and mark them saved."""
-        _, fields = self._insert_columns
-        self._execute_rows(sql, prepared_rows(records, fields, self._prepare_value), records)
-
-    def _execute_rows(
-        self, sql: str, rows: Sequence[tuple[Any, ...]], records: Sequence[TaskRecord]
-    ) -> None:
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, list(itertools.chain.from_iterable(rows)))
-        self._mark_saved(records)
-
-    def _insert_unique(self, record: TaskRecord) -> TaskRecord:
-        manager = TaskRecord.objects.using(self.database_alias)
-        for _ in range(UNIQUE_INSERT_TRIES):
-            try:
-                # A savepoint, so a conflict doesn't abort the caller's transaction.
-                with transaction.atomic(using=self.database_alias):
-                    manager.bulk_create([record])
-            except IntegrityError:
-                existing = manager.filter(
-                    unique_key=record.unique_key, state__in=ACTIVE_STATES
-                ).first()
-                if existing is not None:
-                    return existing
-            else:
-                return record
-        raise IntegrityError(
-            f"Could not insert task {record.task_path} with unique key {record.unique_key!r}: "
-            "the key kept conflicting with a task that finished meanwhile."
-        )
 
     def cancel(self, task_id: UUID) -> bool | None:
         """Cancel a queued task, or flag a running one for its worker to kill.
@@ -269,18 +96,12 @@ class Queue(ABC):
             transaction.on_commit(partial(send_task_finished, finished), using=self.database_alias)
             return True
 
-    def notify_cancel(self) -> None:  # noqa: B027 - a hook: dialects without push do nothing
+    def notify_cancel(self) -> None:
         """Wake workers so they act on a cancel request; polling covers dialects without push."""
-
-    def notify(self, queue_names: Iterable[str]) -> None:  # noqa: B027 - a hook, like notify_cancel
-        """Wake workers serving these queues once the current transaction commits.
-
-        Polling finds every task anyway; dialects that can push a wake-up override this.
-        """
 
     # -- Worker side ------------------------------------------------------------------------
 
-    def prepare_worker_connection(self) -> None:  # noqa: B027 - a hook for dialects
+    def prepare_worker_connection(self) -> None:
         """Adjust the worker's own connection before its first claim (dialects override)."""
 
     @abstractmethod
@@ -365,62 +186,6 @@ class Queue(ABC):
             changes if finish.lease.task_id in written else self._finish_one(finish, changes)
             for finish, changes in zip(finishes, all_changes, strict=True)
         ]
-
-    @property
-    def finishes_in_batches(self) -> bool:
-        """Whether finish_many() writes final outcomes in one statement per batch."""
-        return self._finish_sql(1) is not None
-
-    def _finish_sql(self, rows: int) -> str | None:
-        """An UPDATE writing `rows` final outcomes, fenced as finish() is, taking per row the
-        parameters _finish_final_batch() binds and RETURNING the ids written; None if the
-        dialect can't (one statement per task then)."""
-        return None
-
-    def _finish_final_batch(self, rows: Sequence[FinalRow]) -> set[UUID]:
-        """Write final outcomes of tasks without dependants in one statement; return the ids
-        written (none where the dialect has no such statement)."""
-        sql = self._finish_sql(len(rows))
-        if sql is None:
-            return set()
-        connection = self.connection
-        id_field = TaskRecord._meta.get_field("id")
-        time_field = TaskRecord._meta.get_field("finished_at")
-        # A batch's rows share their finish time, and their expiry when their result_ttl is
-        # the same: each distinct time is prepared once.
-        times: dict[datetime, Any] = {}
-
-        def prepared_time(value: datetime) -> Any:
-            if value not in times:
-                times[value] = time_field.get_db_prep_value(value, connection)
-            return times[value]
-
-        values: list[list[Any]] = []
-        for row in rows:
-            changes = row.changes
-            value = changes["return_value"]
-            values.append(
-                [
-                    id_field.get_db_prep_value(row.lease.task_id, connection),
-                    row.lease.worker_id,
-                    row.lease.attempt,
-                    str(changes["state"]),
-                    json.dumps(changes["errors"]),
-                    # JSONField stores None as SQL NULL, as Django's own save would.
-                    None if value is None else to_json_text(value),
-                    prepared_time(changes["finished_at"]),
-                    prepared_time(changes["expires_at"]),
-                ]
-            )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, self._finish_params(values))
-            # A uuid on PostgreSQL, its hex text on SQLite.
-            return {UUID(str(task_id)) for (task_id,) in cursor.fetchall()}
-
-    def _finish_params(self, rows: list[list[Any]]) -> list[Any]:
-        """The parameters of _finish_sql() for these rows' values: row after row, unless the
-        dialect binds them otherwise."""
-        return [value for row in rows for value in row]
 
     def _finish_one(self, finish: Finish, changes: dict[str, Any]) -> dict[str, Any] | None:
         lease, transition = finish.lease, finish.transition

@@ -23,6 +23,8 @@ type Prepare = Callable[[Field[Any, Any], Any], Any]
 # Values whose prepared form depends on their value alone: equal ones prepare the same.
 _SCALARS: Final = frozenset({str, int, float, bool, type(None), datetime, UUID})
 _UNSET: Final = object()
+# The columns in which the rows of Copies differ; every other value is the template's.
+COPY_COLUMNS: Final = ("id", "args", "kwargs")
 
 
 def _same_value(value: object, previous: object) -> bool:
@@ -59,6 +61,21 @@ class PreparedColumns:
     def varying_rows(self) -> list[tuple[Any, ...]]:
         """One tuple per row of its varying columns' values, in column order."""
         return list(zip(*(self.varying[index] for index in sorted(self.varying)), strict=True))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Copies:
+    """Rows equal to `template` but for their id and arguments (COPY_COLUMNS): what one
+    enqueue_many() of a task without unique key or dependencies writes."""
+
+    template: TaskRecord
+    ids: Sequence[str]  # 32 hex digits each, as ids.new_task_hexes() makes them
+    args_texts: Sequence[str]  # JSON text, as the columns' encoder writes it (to_json_text)
+    kwargs_texts: Sequence[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
 
 
 def prepared_columns(

@@ -19,6 +19,7 @@ Quirks handled:
 
 import contextlib
 import hashlib
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from django.db.models import F, Func, JSONField, Value
 from django.db.models.functions import Coalesce
 
 from ..exceptions import DatabaseUnavailable
+from ..ids import dashed
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
@@ -37,6 +39,13 @@ from .session_lock import SessionLock
 
 
 class MySQLQueue(Queue):
+    def _id_values(self, hex_ids: Sequence[str]) -> list[Any]:
+        if not self.connection.features.has_native_uuid_field:
+            return super()._id_values(hex_ids)
+        # MariaDB's uuid column: mysqlclient writes a UUID as the literal of its str(), so the
+        # dashed text is the same statement without a UUID object per row.
+        return [dashed(hex_id) for hex_id in hex_ids]
+
     def _row_table(self, width: int, count: int) -> str:
         names = ", ".join(f"%s AS column{index}" for index in range(1, width + 1))
         row = ", ".join(["%s"] * width)

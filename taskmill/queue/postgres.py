@@ -45,7 +45,8 @@ from ..exceptions import DatabaseUnavailable
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
-from .insert_rows import prepared_rows
+from .copy_text import escaped_json, line_tail
+from .insert_rows import COPY_COLUMNS, Copies, prepared_rows
 from .lease import MAX_STORED_ATTEMPTS, ClaimRequest
 from .session_lock import SessionLock
 from .waiter import Waiter
@@ -57,6 +58,9 @@ CANCEL_CHANNEL: Final = "taskmill_cancel"
 # Rows from which one COPY is faster than multi-row INSERTs (measured in
 # docs/explanation/performance.md); fewer go through the base class's INSERT.
 COPY_MIN_ROWS: Final = 50
+# Lines sent to COPY per write: each write is a message to the server, but one string of a
+# whole call's lines would be a large copy in memory.
+COPY_CHUNK_LINES: Final = 1000
 
 
 class PostgresQueue(Queue):
@@ -95,6 +99,45 @@ class PostgresQueue(Queue):
             for row in rows:
                 copy.write_row(row)
         self._mark_saved(records)
+
+    def _write_copies(self, copies: Copies) -> None:
+        if copies.count < COPY_MIN_ROWS:
+            super()._write_copies(copies)
+            return
+        copy_sql, shared_fields = self._copies_sql
+        values = copies.template.__dict__
+        tail = line_tail(
+            [self._copy_value(field, values[field.attname]) for field in shared_fields]
+        )
+        # A line is the row's id (PostgreSQL's uuid input takes the bare hex digits), its
+        # arguments and the fields every row shares, written out once.
+        lines = [
+            f"{task_id}\t{escaped_json(args)}\t{escaped_json(kwargs)}\t{tail}"
+            for task_id, args, kwargs in zip(
+                copies.ids, copies.args_texts, copies.kwargs_texts, strict=True
+            )
+        ]
+        connection = self.connection
+        with (
+            connection.cursor() as cursor,
+            connection.wrap_database_errors,
+            cursor.cursor.copy(copy_sql) as copy,
+        ):
+            for start in range(0, len(lines), COPY_CHUNK_LINES):
+                copy.write("".join(lines[start : start + COPY_CHUNK_LINES]))
+
+    @cached_property
+    def _copies_sql(self) -> tuple[str, list[Field[Any, Any]]]:
+        """The COPY loading the rows of Copies, its columns COPY_COLUMNS first, and the fields
+        of the other columns, whose values every row shares, in order."""
+        _, fields = self._insert_columns
+        by_name = {field.attname: field for field in fields}
+        first = [by_name[name] for name in COPY_COLUMNS]
+        shared = [field for field in fields if field.attname not in COPY_COLUMNS]
+        quote = self.connection.ops.quote_name
+        columns = ", ".join(quote(str(field.column)) for field in [*first, *shared])
+        table = quote(str(TaskRecord._meta.db_table))
+        return f"COPY {table} ({columns}) FROM STDIN", shared
 
     @cached_property
     def _copy_columns(self) -> tuple[str, list[Field[Any, Any]]]:

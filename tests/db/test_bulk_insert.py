@@ -115,12 +115,12 @@ def test_enqueue_many__a_row_the_database_refuses_writes_none_of_the_others(
     monkeypatch: pytest.MonkeyPatch, count: int
 ) -> None:
     taken = tasks.noop.enqueue()
-    make_ids = ids.new_task_ids
+    make_ids = ids.new_task_hexes
 
-    def last_id_taken(how_many: int) -> list[Any]:
-        return [*make_ids(how_many)[:-1], taken.id]
+    def last_id_taken(how_many: int) -> list[str]:
+        return [*make_ids(how_many)[:-1], uuid.UUID(taken.id).hex]
 
-    monkeypatch.setattr("taskmill.enqueueing.new_task_ids", last_id_taken)
+    monkeypatch.setattr("taskmill.backend.new_task_hexes", last_id_taken)
 
     with pytest.raises(IntegrityError):
         taskmill.enqueue_many(tasks.add, [((n, n), {}) for n in range(count)])

@@ -12,7 +12,14 @@ from django.utils import timezone
 
 from taskmill.exceptions import DependencyFailed, TaskCancelled, TaskNotRegistered
 from taskmill.models import TaskRecord
-from taskmill.results import cancelled_error, error_entry, options_from_storage, task_for_record
+from taskmill.results import (
+    cancelled_error,
+    error_entry,
+    options_from_storage,
+    ready_result,
+    ready_results,
+    task_for_record,
+)
 from taskmill.states import State
 from taskmill.task import TaskmillTask
 from tests.testapp import tasks
@@ -318,3 +325,38 @@ def test_task_for_record__options_equal_in_python_but_not_in_json_build_differen
     assert with_number.timeout == 1
     assert with_bool.timeout == tasks.noop.timeout
     assert task_for_record(row) is with_bool  # built once, then reused
+
+
+def test_ready_results__each_equals_what_ready_result_builds() -> None:
+    now = timezone.now()
+    ids = [f"00000000-0000-7000-8000-00000000000{n}" for n in range(3)]
+    args: list[list[Any]] = [[1, "a"], [], [{"k": [None]}]]
+    kwargs: list[dict[str, Any]] = [{}, {"x": 1.5}, {"y": True}]
+
+    many = ready_results(tasks.echo, task_ids=ids, enqueued_at=now, args=args, kwargs=kwargs)
+
+    assert all(type(result) is TaskResult for result in many)
+    assert many == [
+        ready_result(tasks.echo, task_id=task_id, enqueued_at=now, args=a, kwargs=k)
+        for task_id, a, k in zip(ids, args, kwargs, strict=True)
+    ]
+    assert all(
+        result.status == TaskResultStatus.READY and not result.is_finished for result in many
+    )
+
+
+def test_ready_results__share_no_list_a_caller_could_change() -> None:
+    now = timezone.now()
+
+    first, second = ready_results(
+        tasks.echo, task_ids=["a", "b"], enqueued_at=now, args=[[], []], kwargs=[{}, {}]
+    )
+
+    for name in ("args", "kwargs", "errors", "worker_ids"):
+        assert getattr(first, name) is not getattr(second, name)
+
+
+def test_ready_results__none_asked_gives_none() -> None:
+    assert (
+        ready_results(tasks.echo, task_ids=[], enqueued_at=timezone.now(), args=[], kwargs=[]) == []
+    )

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from taskmill.ids import new_task_id, new_task_ids, parse_task_id
+from taskmill.ids import dashed, new_task_hexes, new_task_id, new_task_ids, parse_task_id
 
 
 def test_new_task_id__is_a_version_7_rfc_4122_uuid() -> None:
@@ -83,3 +83,24 @@ def test_new_task_ids__many_at_once_are_ordered_unique_and_after_earlier_ids() -
 
 def test_new_task_ids__none_asked_gives_none() -> None:
     assert new_task_ids(0) == []
+
+
+def test_new_task_hexes__are_the_hex_digits_of_ordered_version_7_ids() -> None:
+    before = new_task_id()
+
+    hexes = new_task_hexes(5_000)
+    after = new_task_id()
+
+    ids = [uuid.UUID(hex=value) for value in hexes]
+    assert [task_id.hex for task_id in ids] == hexes
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(task_id.version == 7 and task_id.variant == uuid.RFC_4122 for task_id in ids)
+    assert before < ids[0]
+    assert ids[-1] < after
+
+
+def test_dashed__writes_hex_digits_as_str_of_the_uuid_does() -> None:
+    task_id = new_task_id()
+
+    assert dashed(task_id.hex) == str(task_id)
