@@ -119,7 +119,7 @@ class Dispatcher:
                 # its child's head (arm_new_heads), never while it waits behind another.
                 running.dispatched_at = now
                 self.dispatched[running.lease.task_id] = running
-            self.pool.dispatch(child, [(r.record, r.output, alone) for r, alone in plan])
+            self.pool.dispatch(child, plan)
         self.arm_new_heads()
 
     def arm_new_heads(self) -> None:

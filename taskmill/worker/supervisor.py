@@ -19,7 +19,7 @@ from django.db import DatabaseError, InterfaceError
 
 from ..conf import get_settings
 from ..exceptions import QueueBusy, QueueError
-from ..models import TaskRecord, Worker
+from ..models import Worker
 from ..queue import get_queue
 from ..queue.base import Queue
 from ..queue.errors import translate
@@ -33,7 +33,7 @@ from .maintenance import Maintenance
 from .options import WorkerOptions, new_worker_id
 from .pipeline import Depth
 from .pool import ChildExited, KillResult, OutcomeReceived, Pool, ProgressReceived
-from .recording import WRITE_BATCH, WRITE_DELAY, Recorder, Running, as_finished
+from .recording import WRITE_BATCH, WRITE_DELAY, Recorder, Running
 from .sleeper import Sleeper, Wake
 from .solo_pool import SoloPool
 
@@ -282,18 +282,18 @@ class Supervisor:
             self.write_due_at = None
             return
         batch = list(pending)
-        finished: list[TaskRecord] = []
+        finished: list[tuple[Running, dict[str, object]]] = []
         for write, changes in self.recorder.write(batch):
             running = write.running
             if write.transition is not None and changes is not None:
                 self.attempts_recorded += 1
                 if write.transition.is_final:
-                    finished.append(as_finished(running.record, changes))
+                    finished.append((running, changes))
             self.tasks.forget(running.lease.task_id)
         del pending[: len(batch)]
         self.write_due_at = None
         if finished:
-            self.pool.announce_finished(finished)
+            self.pool.announce_recorded(finished)
 
     def _enforce_deadlines(self, now: float) -> None:
         if self.stop_deadline is not None and now >= self.stop_deadline:
