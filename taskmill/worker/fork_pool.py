@@ -460,6 +460,8 @@ class ForkPool:
             self._reap_blocking(child, deadline)
             read_output(child)
             close_output(child)
+            if child.reader is not None:
+                child.reader.close()
             if child.slot is not None:
                 started = child.slot.started_seq
                 unstarted += [d.task_id for d in child.tasks.values() if d.seq > started]
