@@ -20,6 +20,7 @@ from ..context import STOP, ProgressReport
 from ..models import TaskRecord
 from . import containment, payload
 from .capture import ChildOutput, capturing_records
+from .frames import frame, write_all
 from .parent import set_parent_death_signal, watch_parent
 from .pipeline import Slot
 from .runner import Reporting, announce_finished, run_attempt
@@ -106,8 +107,10 @@ class _Channel:
         self.received = 0  # messages read: the supervisor's holds count them (pipeline.Slot)
 
     def send(self, data: bytes) -> None:
+        # Framed for the supervisor's FrameReader, which takes every waiting frame at once.
+        data = frame(data)
         with self.lock:
-            self.conn.send_bytes(data)
+            write_all(self.conn.fileno(), data)
 
     def receive(self) -> dict[str, Any]:
         raw = self.conn.recv_bytes()
@@ -178,8 +181,8 @@ class _Serving:
             self.held = deque((seq, r) for seq, r in self.held if seq not in wanted)
         elif kind == "finished":
             with self.streams.to_console():
-                for data in message["records"]:
-                    announce_finished(payload.record_from_json(data))
+                for data, changes in zip(message["records"], message["changes"], strict=True):
+                    announce_finished(payload.record_from_json(data, changes))
         elif kind == "stop":
             _exit(0)
 

@@ -19,7 +19,7 @@ from django.db import connections
 from ..models import LogStream, TaskRecord
 from ..outcomes import Outcome, OutcomeKind
 from . import containment, payload
-from .capture import OutputCollector
+from .frames import FrameReader
 from .output_reading import READ_BUDGET, close_output, output_pipe, read_output
 from .pipeline import Slot, Splitter, new_nonce
 from .pool import (
@@ -31,6 +31,7 @@ from .pool import (
     PoolEvent,
     ProgressReceived,
 )
+from .recording import Running
 
 # The name it had before the pools had modules of their own: log filters may know it.
 logger = logging.getLogger("taskmill.worker.pool")
@@ -99,6 +100,7 @@ class ForkPool:
             index=child.index,
             pid=pid,
             conn=parent_end,
+            reader=FrameReader(parent_end.fileno()),
             slot=slot,
             output_fds={read: stream for stream, (read, _) in pipes.items()},
             splitters={read: Splitter(nonce) for read, _ in pipes.values()},
@@ -150,18 +152,21 @@ class ForkPool:
             room = min(room, self.max_tasks_per_child - child.tasks_run)
         return max(0, room)
 
-    def dispatch(self, child: Child, tasks: list[tuple[TaskRecord, OutputCollector, bool]]) -> None:
-        """Hand child tasks (record, collector, alone) in one message, after those it holds."""
+    def dispatch(self, child: Child, tasks: list[tuple[Running, bool]]) -> None:
+        """Hand child tasks (each with whether it goes alone) in one message, after those it
+        holds."""
         batch = []
-        for record, collector, alone in tasks:
+        for running, alone in tasks:
             seq = self._next_seq
             self._next_seq += 1
             if not child.tasks:
                 self._heads_changed = True
             child.tasks[seq] = Dispatched(
-                seq=seq, task_id=record.id, collector=collector, alone=alone
+                seq=seq, task_id=running.lease.task_id, collector=running.output, alone=alone
             )
-            batch.append((seq, record))
+            if running.record_text is None:
+                running.record_text = payload.record_text(running.record)
+            batch.append((seq, running.record_text))
         child.tasks_run += len(batch)
         logger.debug(
             "tasks dispatched pid=%s count=%s held=%s", child.pid, len(batch), len(child.tasks)
@@ -311,6 +316,8 @@ class ForkPool:
         head = running[-1] if running else None
         if child.conn is not None:
             child.conn.close()
+        if child.reader is not None:
+            child.reader.close()
         return ChildExited(
             child=child,
             task_id=head.task_id if head else None,
@@ -320,11 +327,15 @@ class ForkPool:
         )
 
     def _read_messages(self, child: Child) -> Iterator[OutcomeReceived | ProgressReceived]:
-        while child.conn is not None and child.tasks and child.conn.poll():
-            try:
-                message = payload.decode(child.conn.recv_bytes())
-            except (EOFError, OSError):
-                break
+        if child.reader is None:
+            return
+        frames = child.reader.read_frames()
+        if frames:
+            # The child wrote each task's output before reporting it: all of it is in the
+            # pipes now, and is read while those tasks are still known (one poll for them all).
+            read_output(child)
+        for raw in frames:
+            message = payload.decode(raw)
             task_id = UUID(message["id"])
             dispatched = child.find(task_id)
             if dispatched is None:
@@ -339,8 +350,6 @@ class ForkPool:
             stopped_itself = child.kill_reason == "cancel" and outcome.kind == OutcomeKind.CANCELLED
             if child.kill_seq == dispatched.seq and not stopped_itself:
                 continue
-            # The child wrote its output before reporting: it is all in the pipes now.
-            read_output(child)
             self._forget(child, dispatched.seq)
             child.tasks_done += 1
             yield OutcomeReceived(
@@ -411,6 +420,18 @@ class ForkPool:
         self._finished_backlog.append(payload.finished_message(records))
         self._flush_finished_backlog()
 
+    def announce_recorded(self, finished: list[tuple[Running, dict[str, object]]]) -> None:
+        """Announce tasks this worker ran and recorded: each claim, with what was written."""
+        self._finished_backlog.append(
+            payload.recorded_message(
+                [
+                    (running.record_text or payload.record_text(running.record), changes)
+                    for running, changes in finished
+                ]
+            )
+        )
+        self._flush_finished_backlog()
+
     def _flush_finished_backlog(self) -> None:
         if not self._finished_backlog:  # the common case: every poll comes here
             return
@@ -439,6 +460,8 @@ class ForkPool:
             self._reap_blocking(child, deadline)
             read_output(child)
             close_output(child)
+            if child.reader is not None:
+                child.reader.close()
             if child.slot is not None:
                 started = child.slot.started_seq
                 unstarted += [d.task_id for d in child.tasks.values() if d.seq > started]

@@ -38,8 +38,17 @@ def record_to_json(record: TaskRecord) -> dict[str, Any]:
     return data
 
 
-def record_from_json(data: dict[str, Any]) -> TaskRecord:
-    """Rebuild an unsaved TaskRecord from record_to_json's output."""
+def record_text(record: TaskRecord) -> bytes:
+    """Return record_to_json's output as JSON text: made once per claimed task, it goes to a
+    child in the run message and again, with what finishing changed, in the finished one."""
+    return encode(record_to_json(record))
+
+
+def record_from_json(data: dict[str, Any], changes: dict[str, Any] | None = None) -> TaskRecord:
+    """Rebuild an unsaved TaskRecord from record_to_json's output, with `changes` (fields
+    by name, as record_to_json writes them) applied."""
+    if changes:
+        data = {**data, **changes}
     columns = {name: data[name] for name in RECORD_FIELDS}
     columns["id"] = UUID(data["id"])
     for name in TIME_FIELDS:
@@ -68,7 +77,7 @@ def _defaults() -> list[tuple[str, Any]]:
     ]
 
 
-def encode(message: dict[str, Any]) -> bytes:
+def encode(message: dict[str, Any] | list[Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode()
 
 
@@ -79,10 +88,12 @@ def decode(raw: bytes) -> dict[str, Any]:
     return message
 
 
-def run_message(tasks: list[tuple[int, TaskRecord]]) -> bytes:
-    """Hand a child tasks to run in this order, each with its dispatch sequence number."""
-    return encode(
-        {"type": "run", "tasks": [{"seq": seq, "record": record_to_json(r)} for seq, r in tasks]}
+def run_message(tasks: list[tuple[int, bytes]]) -> bytes:
+    """Hand a child tasks to run in this order, each with its dispatch sequence number and
+    its record_text()."""
+    # Joined as text: each record was encoded once, when first sent.
+    return b'{"type":"run","tasks":[%s]}' % b",".join(
+        b'{"seq":%d,"record":%s}' % (seq, text) for seq, text in tasks
     )
 
 
@@ -92,7 +103,28 @@ def drop_message(seqs: list[int]) -> bytes:
 
 
 def finished_message(records: list[TaskRecord]) -> bytes:
-    return encode({"type": "finished", "records": [record_to_json(r) for r in records]})
+    """Ask a child to send task_finished for each of these records, as they stand."""
+    return recorded_message([(record_text(r), {}) for r in records])
+
+
+def recorded_message(finished: list[tuple[bytes, Mapping[str, Any]]]) -> bytes:
+    """Ask a child to send task_finished for each (record_text() of a claimed record, the
+    fields finishing it wrote): the record as it now stands is the claim with those fields."""
+    changes = [_changes_json(written) for _, written in finished]
+    return b'{"type":"finished","records":[%s],"changes":%s}' % (
+        b",".join(text for text, _ in finished),
+        encode(changes),
+    )
+
+
+def _changes_json(written: Mapping[str, Any]) -> dict[str, Any]:
+    """The written fields a child's record holds, as record_to_json writes them."""
+    changes: dict[str, Any] = {name: written[name] for name in RECORD_FIELDS if name in written}
+    for name in TIME_FIELDS:
+        if name in written:
+            value: datetime | None = written[name]
+            changes[name] = value.isoformat() if value is not None else None
+    return changes
 
 
 def outcome_message(task_id: str, outcome: Outcome) -> bytes:

@@ -42,6 +42,9 @@ class Running:
     dispatched_at: float | None = None
     output: OutputCollector
     progress: ProgressReport | None = None  # the latest report, until stored
+    # The record as JSON text (payload.record_text), made when it is first sent to a child
+    # and sent again, with what finishing wrote, to announce it finished.
+    record_text: bytes | None = None
 
 
 @dataclass(slots=True, kw_only=True)

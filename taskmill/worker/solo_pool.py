@@ -11,6 +11,7 @@ from ..context import ProgressReport
 from ..models import TaskRecord
 from .capture import OutputCollector, capturing_in_process
 from .pool import Child, Dispatched, KillResult, OutcomeReceived, PoolEvent, ProgressReceived
+from .recording import Running, as_finished
 from .runner import Reporting, announce_finished, run_attempt
 
 # The name it had before the pools had modules of their own: log filters may know it.
@@ -37,9 +38,9 @@ class SoloPool:
     def rooms(self, depth: int, stalled_after: float | None) -> list[tuple[Child, int]]:
         return [] if self.child.tasks else [(self.child, 1)]  # one at a time, run at once
 
-    def dispatch(self, child: Child, tasks: list[tuple[TaskRecord, OutputCollector, bool]]) -> None:
-        for record, collector, _ in tasks:
-            self._run(child, record, collector)
+    def dispatch(self, child: Child, tasks: list[tuple[Running, bool]]) -> None:
+        for running, _ in tasks:
+            self._run(child, running.record, running.output)
 
     def _run(self, child: Child, record: TaskRecord, collector: OutputCollector) -> None:
         child.tasks[0] = Dispatched(seq=0, task_id=record.id, collector=collector)
@@ -76,6 +77,11 @@ class SoloPool:
     def announce_finished(self, records: list[TaskRecord]) -> None:
         for record in records:
             announce_finished(record)
+
+    def announce_recorded(self, finished: list[tuple[Running, dict[str, object]]]) -> None:
+        self.announce_finished(
+            [as_finished(running.record, changes) for running, changes in finished]
+        )
 
     def enforce_kills(self, now: float) -> None:
         pass

@@ -9,7 +9,6 @@ import os
 import random
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,33 +16,24 @@ from typing import Final
 from uuid import UUID
 
 from django.db import DatabaseError, InterfaceError
-from django.utils import timezone
 
 from ..conf import get_settings
 from ..exceptions import QueueBusy, QueueError
-from ..models import TaskRecord, Worker
-from ..outcomes import Outcome, next_transition
+from ..models import Worker
 from ..queue import get_queue
 from ..queue.base import Queue
 from ..queue.errors import translate
-from ..queue.lease import ClaimRequest, Lease
-from ..row_checks import read_options, row_problems
+from ..queue.lease import ClaimRequest
 from ..schedules import declared_specs
-from .capture import OutputCollector
 from .claim_ahead import ClaimAhead
-from .endings import (
-    CANCELLED_BEFORE_START,
-    CANCELLED_WHILE_RUNNING,
-    crashed,
-    invalid_record,
-    timed_out,
-)
+from .dispatcher import Dispatcher
+from .endings import CANCELLED_BEFORE_START
 from .fork_pool import ForkPool
 from .maintenance import Maintenance
 from .options import WorkerOptions, new_worker_id
 from .pipeline import Depth
 from .pool import ChildExited, KillResult, OutcomeReceived, Pool, ProgressReceived
-from .recording import WRITE_BATCH, WRITE_DELAY, PendingWrite, Recorder, Running, as_finished
+from .recording import WRITE_BATCH, WRITE_DELAY, Recorder, Running
 from .sleeper import Sleeper, Wake
 from .solo_pool import SoloPool
 
@@ -69,8 +59,6 @@ BUSY_BACKOFF_MIN: Final = 0.5
 class Supervisor:
     options: WorkerOptions
     worker_id: str = field(default_factory=new_worker_id)
-    running: dict[UUID, Running] = field(default_factory=dict)
-    pending: list[PendingWrite] = field(default_factory=list)
     stop_requested: bool = False
     force_stop: bool = False
     attempts_recorded: int = 0
@@ -78,15 +66,6 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         self.settings = get_settings()
-        # Claimed and leased, waiting for a free child (see WorkerOptions.prefetch).
-        self.buffer: deque[Running] = deque()
-        # Handed to a child, outcome not yet in: the only ones with deadlines and output, kept
-        # apart so per-turn checks cost O(children), not O(tasks claimed ahead).
-        self.dispatched: dict[UUID, Running] = {}
-        self.claim_ahead = ClaimAhead(
-            concurrency=self.options.concurrency, fixed=self.options.prefetch
-        )
-        self.depth = Depth(fixed=self.options.pipeline_depth)
         self.write_due_at: float | None = None  # when the oldest pending write must be made
         self.queue_busy = False
         self.queue: Queue = get_queue(self.options.database_alias)
@@ -99,6 +78,15 @@ class Supervisor:
                 max_tasks_per_child=self.options.max_tasks_per_child,
                 max_memory_per_child=self.options.max_memory_per_child,
             )
+        )
+        # The tasks this worker holds, from claim to recorded outcome.
+        self.tasks = Dispatcher(
+            pool=self.pool,
+            claim_ahead=ClaimAhead(
+                concurrency=self.options.concurrency, fixed=self.options.prefetch
+            ),
+            depth=Depth(fixed=self.options.pipeline_depth),
+            log_cap=self.settings.LOG_CAP_BYTES,
         )
         self.sleeper = Sleeper(self.queue)
         self.poll_delay = MIN_POLL
@@ -184,12 +172,13 @@ class Supervisor:
         if self.stop_requested:
             self.force_stop = True
         self.stop_requested = True
+        self.tasks.stopping = True
 
     def _should_exit(self) -> bool:
         if self.force_stop:
             return True
         if self.stop_requested or (self.options.burst and self.drained):
-            return not self.running and not self.pending
+            return not self.tasks.running and not self.tasks.pending
         return False
 
     # -- One iteration ----------------------------------------------------------------------
@@ -234,21 +223,20 @@ class Supervisor:
         if self.stop_requested and self.stop_deadline is None:
             # Tasks claimed ahead go back at once, for other workers to run; so do those
             # queued in children and not begun.
-            while self.buffer:
-                self.pending.append(PendingWrite(running=self.buffer.popleft(), transition=None))
-            for task_id in self.pool.drop_unstarted():
-                self._settle_unstarted(task_id)
+            self.tasks.give_back_unstarted()
             self.stop_deadline = now + self.options.grace
             logger.info(
                 "stopping: no new tasks; %s running get %.1f s to finish",
-                len(self.running),
+                len(self.tasks.running),
                 self.options.grace,
             )
 
     def _release_unknown_claims_if_needed(self) -> None:
         if not self.may_hold_unknown_claims:
             return
-        released = self.queue.release_unknown_claims(self.worker_id, known=self.running.keys())
+        released = self.queue.release_unknown_claims(
+            self.worker_id, known=self.tasks.running.keys()
+        )
         self.may_hold_unknown_claims = False
         for task_id in released:
             logger.warning("task released task_id=%s: its claim's answer was lost", task_id)
@@ -256,132 +244,66 @@ class Supervisor:
     def _reap_finished(self) -> None:
         for event in self.pool.poll_events():
             if isinstance(event, ProgressReceived):
-                running = self.running.get(event.task_id)
+                running = self.tasks.running.get(event.task_id)
                 if running is not None:
                     running.progress = event.progress
             elif isinstance(event, OutcomeReceived):
-                self._settle(event.task_id, event.outcome, ran_for=event.ran_for)
+                self.tasks.settle(event.task_id, event.outcome, ran_for=event.ran_for)
             elif isinstance(event, ChildExited):
-                self._settle_exit(event)
+                self.tasks.settle_exit(event)
         # A child freed here takes the next task in hand at once, before the database
         # round trip that records what it just finished.
-        self._dispatch_buffered()
-        self._arm_new_heads()
+        self.tasks.dispatch_buffered()
+        self.tasks.arm_new_heads()
         # Every event became a pending write first, so a database error loses none of them.
         self._write_pending_if_due()
-
-    def _settle_exit(self, event: ChildExited) -> None:
-        # Never begun: back to the front of the buffer, in order, as if never dispatched.
-        for task_id in reversed(event.unstarted):
-            self._settle_unstarted(task_id, requeue=True)
-        if event.task_id is None:
-            if event.kill_reason is None and event.exit_code:
-                logger.warning(
-                    "child exited between tasks pid=%s code=%s", event.child.pid, event.exit_code
-                )
-            return
-        if event.kill_reason == "shutdown":
-            self._release(event.task_id)
-            return
-        if event.kill_reason == "timeout":
-            running = self.running.get(event.task_id)
-            limit = running.record.options.get("timeout") if running else None
-            outcome = timed_out(limit)
-        elif event.kill_reason == "cancel":
-            outcome = CANCELLED_WHILE_RUNNING
-        else:
-            outcome = crashed(event.exit_code)
-        self._settle(event.task_id, outcome)
-
-    def _settle_unstarted(self, task_id: UUID, *, requeue: bool = False) -> None:
-        """Settle a task a child held and never began: released when stopping, else (requeue)
-        back to the front of the buffer; no attempt is used."""
-        running = self.running.get(task_id)
-        if running is None:
-            return
-        self.dispatched.pop(task_id, None)
-        running.dispatched_at = None
-        running.deadline = None
-        if self.stop_requested or not requeue:
-            self.pending.append(PendingWrite(running=running, transition=None))
-        else:
-            self.buffer.appendleft(running)
-
-    def _settle(self, task_id: UUID, outcome: Outcome, ran_for: float | None = None) -> None:
-        running = self.running.get(task_id)
-        if running is None:
-            logger.error("outcome for a task this worker doesn't hold task_id=%s", task_id)
-            return
-        if self.dispatched.pop(task_id, None) is not None and ran_for is not None:
-            self.claim_ahead.observe(ran_for)
-        transition = next_transition(
-            attempt=running.lease.attempt,
-            options=read_options(running.record.options)[0],
-            outcome=outcome,
-            now=timezone.now(),
-        )
-        self.pending.append(PendingWrite(running=running, transition=transition))
-
-    def _release(self, task_id: UUID) -> None:
-        running = self.running.get(task_id)
-        if running is not None:
-            self.dispatched.pop(task_id, None)
-            self.pending.append(PendingWrite(running=running, transition=None))
 
     def _write_pending_if_due(self) -> None:
         """Write pending outcomes now, or leave them for a bigger batch while tasks in hand
         keep the children busy (WRITE_BATCH, WRITE_DELAY)."""
-        if not self.pending:
+        if not self.tasks.pending:
             self.write_due_at = None
             return
         now = time.monotonic()
         if self.write_due_at is None:
             self.write_due_at = now + WRITE_DELAY
         if (
-            not self.buffer
+            not self.tasks.buffer
             or self.stop_requested
-            or len(self.pending) >= WRITE_BATCH
+            or len(self.tasks.pending) >= WRITE_BATCH
             or now >= self.write_due_at
         ):
             self._write_pending()
 
     def _write_pending(self) -> None:
         """Record every decided outcome (worker/recording.py), then forget those tasks."""
-        if not self.pending:
+        pending = self.tasks.pending
+        if not pending:
             self.write_due_at = None
             return
-        batch = list(self.pending)
-        finished: list[TaskRecord] = []
+        batch = list(pending)
+        finished: list[tuple[Running, dict[str, object]]] = []
         for write, changes in self.recorder.write(batch):
             running = write.running
             if write.transition is not None and changes is not None:
                 self.attempts_recorded += 1
                 if write.transition.is_final:
-                    finished.append(as_finished(running.record, changes))
-            self.running.pop(running.lease.task_id, None)
-            self.dispatched.pop(running.lease.task_id, None)
-        del self.pending[: len(batch)]
+                    finished.append((running, changes))
+            self.tasks.forget(running.lease.task_id)
+        del pending[: len(batch)]
         self.write_due_at = None
         if finished:
-            self.pool.announce_finished(finished)
+            self.pool.announce_recorded(finished)
 
     def _enforce_deadlines(self, now: float) -> None:
         if self.stop_deadline is not None and now >= self.stop_deadline:
             self._kill_all("shutdown", grace=0)
         if self.pool.supports_kill:
-            for running in list(self.dispatched.values()):
+            for running in list(self.tasks.dispatched.values()):
                 if running.deadline is not None and now >= running.deadline:
                     self._time_out(running, now)
-        self._take_back_stalled(now)
+        self.tasks.take_back_stalled(now)
         self.pool.enforce_kills(now)
-
-    def _take_back_stalled(self, now: float) -> None:
-        stalled_after = self.depth.stalled_after
-        if stalled_after is None or self.stop_requested:
-            return
-        # Back to the front of the buffer, in order, for the other children.
-        for task_id in reversed(self.pool.take_back_stalled(now, stalled_after)):
-            self._settle_unstarted(task_id, requeue=True)
 
     def _time_out(self, running: Running, now: float) -> None:
         result = self._kill_task(running.lease.task_id, "timeout")
@@ -401,30 +323,20 @@ class Supervisor:
         )
         if result == KillResult.DROPPED:
             if reason == "cancel":
-                self._settle(task_id, CANCELLED_BEFORE_START)
+                self.tasks.settle(task_id, CANCELLED_BEFORE_START)
             else:
-                self._settle_unstarted(task_id)
+                self.tasks.settle_unstarted(task_id)
         return result
 
     def _kill_all(self, reason: str, grace: float) -> None:
-        for task_id in list(self.running):
+        for task_id in list(self.tasks.running):
             self._kill_task(task_id, reason, grace)
 
-    def _claim_room(self) -> int:
-        if self.stop_requested:
-            return 0
-        in_hand = len(self.buffer)
-        free = max(0, len(self.pool.idle_children()) - in_hand)
-        ahead = 0
-        if self.queue_busy and (free or self.claim_ahead.should_refill(in_hand)):
-            ahead = max(0, self.claim_ahead.target - in_hand)
-        return free + ahead
-
     def _claim_into_free_slots(self, now: float) -> None:
-        self._dispatch_buffered()
+        self.tasks.dispatch_buffered()
         if now < self.next_claim_at:
             return
-        room = self._claim_room()
+        room = self.tasks.claim_room(queue_busy=self.queue_busy)
         if not room:
             return
         records = self.queue.claim(
@@ -438,70 +350,9 @@ class Supervisor:
         self._adapt_poll(now, claimed=len(records), asked=room)
         # A full claim says more tasks are waiting: worth claiming ahead of free slots.
         self.queue_busy = len(records) == room
-        for record in records:
-            running = Running(
-                record=record,
-                lease=Lease.of(record),
-                deadline=None,
-                output=OutputCollector(record.id, record.attempts, self.settings.LOG_CAP_BYTES),
-            )
-            self.running[record.id] = running
-            problems = row_problems(
-                args=record.args,
-                kwargs=record.kwargs,
-                options=record.options,
-                errors=record.errors,
-                worker_ids=record.worker_ids,
-            )
-            if problems:
-                # Written by hand or by a migration: the child would trip on it, or worse, this
-                # loop would. It fails alone, saying what is wrong.
-                self._settle(record.id, invalid_record(problems))
-                continue
-            self.buffer.append(running)
-        self._dispatch_buffered()
+        self.tasks.take_claimed(records)
+        self.tasks.dispatch_buffered()
         self._reap_finished()
-
-    def _dispatch_buffered(self) -> None:
-        """Hand tasks in hand to children with room, first in first out, one per child in turn
-        (the least busy first); each child gets its share in one message."""
-        if not self.buffer:
-            return
-        rooms = self.pool.rooms(
-            self.depth.of(self.claim_ahead.mean_seconds), self.depth.stalled_after
-        )
-        plans: list[list[tuple[Running, bool]]] = [[] for _ in rooms]
-        progressed = True
-        while self.buffer and progressed:
-            progressed = False
-            for (child, room), plan in zip(rooms, plans, strict=True):
-                if not self.buffer:
-                    break
-                alone = self.depth.goes_alone(self.buffer[0].record.options)
-                if len(plan) >= room or (plan and (alone or plan[-1][1])):
-                    continue
-                if alone and child.tasks:
-                    continue
-                plan.append((self.buffer.popleft(), alone))
-                progressed = True
-        now = time.monotonic()
-        for (child, _), plan in zip(rooms, plans, strict=True):
-            if not plan:
-                continue
-            for running, _ in plan:
-                # From here it may have had side effects. Its timeout starts when it becomes
-                # its child's head (_arm_new_heads), never while it waits behind another.
-                running.dispatched_at = now
-                self.dispatched[running.lease.task_id] = running
-            self.pool.dispatch(child, [(r.record, r.output, alone) for r, alone in plan])
-        self._arm_new_heads()
-
-    def _arm_new_heads(self) -> None:
-        for task_id, since in self.pool.new_heads():
-            running = self.dispatched.get(task_id)
-            timeout = running.record.options.get("timeout") if running else None
-            if running is not None and timeout:
-                running.deadline = since + float(timeout)
 
     def _adapt_poll(self, now: float, *, claimed: int, asked: int) -> None:
         if claimed:
@@ -509,20 +360,15 @@ class Supervisor:
             self.poll_delay = MIN_POLL
             self.next_claim_at = now
             return
-        self.drained = not self.running
+        self.drained = not self.tasks.running
         self.poll_delay = min(self.poll_delay * 2, self.settings.POLL_INTERVAL)
         self.next_claim_at = now + self.poll_delay
 
     def _store_reports_if_due(self, now: float) -> None:
-        if now < self.next_report_at or not self._has_reports():
+        if now < self.next_report_at or not self.tasks.has_reports():
             return
         self.next_report_at = now + REPORT_INTERVAL
-        self.recorder.store_reports(list(self.dispatched.values()))
-
-    def _has_reports(self) -> bool:
-        return any(
-            r.progress is not None or r.output.has_unwritten for r in self.dispatched.values()
-        )
+        self.recorder.store_reports(list(self.tasks.dispatched.values()))
 
     def _heartbeat_if_due(self, now: float) -> None:
         if now < self.next_heartbeat_at:
@@ -531,15 +377,15 @@ class Supervisor:
         self.next_heartbeat_at = now + self.settings.HEARTBEAT_SECONDS
 
     def _check_cancel_requests_if_due(self, now: float) -> None:
-        if not self.running or now < self.next_cancel_check_at or not self.pool.supports_kill:
+        if not self.tasks.running or now < self.next_cancel_check_at or not self.pool.supports_kill:
             return
         for task_id in self.queue.cancel_requests(self.worker_id):
-            buffered = next((r for r in self.buffer if r.lease.task_id == task_id), None)
+            buffered = self.tasks.find_buffered(task_id)
             if buffered is None:
                 self._kill_task(task_id, "cancel")
                 continue
-            self.buffer.remove(buffered)
-            self._settle(task_id, CANCELLED_BEFORE_START)
+            self.tasks.buffer.remove(buffered)
+            self.tasks.settle(task_id, CANCELLED_BEFORE_START)
         self.next_cancel_check_at = now + CANCEL_CHECK_INTERVAL
 
     def _rescue_if_due(self, now: float) -> None:
@@ -582,14 +428,13 @@ class Supervisor:
             until = min(until, self.maintenance.next_step_at)
         # With every slot busy and enough in hand, the next claim waits for a child to report,
         # not for a timer.
-        if self._claim_room():
+        if self.tasks.claim_room(queue_busy=self.queue_busy):
             until = min(until, self.next_claim_at)
-        if self.running:
+        if self.tasks.running:
             until = min(until, now + CANCEL_CHECK_INTERVAL)
-            if self._has_reports():
+            if self.tasks.has_reports():
                 until = min(until, self.next_report_at)
-            deadlines = [r.deadline for r in self.dispatched.values() if r.deadline is not None]
-            until = min([until, *deadlines])
+            until = min(until, self.tasks.next_deadline())
         if self.stop_deadline is not None:
             until = min(until, self.stop_deadline)
         if self.write_due_at is not None:
@@ -623,20 +468,20 @@ class Supervisor:
         self.reconnect_delay = min(self.reconnect_delay * 2, RECONNECT_MAX)
 
     def _shutdown(self) -> None:
-        if self.force_stop and self.running:
-            logger.warning("stopping now: killing %s running task(s)", len(self.running))
+        if self.force_stop and self.tasks.running:
+            logger.warning("stopping now: killing %s running task(s)", len(self.tasks.running))
         try:
             self._reap_finished()  # outcomes that arrived while stopping are kept
         except (DatabaseError, InterfaceError) as error:
             logger.error("could not record outcomes at shutdown: %s", error)
         # Kill first, then release: a task handed back must not still be running anywhere.
         for task_id in self.pool.stop(grace=0.0):
-            running = self.running.get(task_id)
+            running = self.tasks.running.get(task_id)
             if running is not None:
                 running.dispatched_at = None  # never begun: handed back with no note
-        for task_id in list(self.running):
-            if not any(p.running.lease.task_id == task_id for p in self.pending):
-                self._release(task_id)
+        for task_id in list(self.tasks.running):
+            if not self.tasks.is_pending(task_id):
+                self.tasks.release(task_id)
         try:
             self._write_pending()
             self._release_unknown_claims_if_needed()

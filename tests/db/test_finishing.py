@@ -155,3 +155,30 @@ def test_finish_many__writes_errors_and_times_exactly_as_the_one_row_path(
         {"exception_class_path": "builtins.ValueError", "traceback": error.traceback, "attempt": 1},
     ]
     assert stored[0][2] == now
+
+
+def test_finish_many__values_with_quotes_backslashes_braces_and_nulls_are_stored_as_given(
+    queue: Queue,
+) -> None:
+    # PostgreSQL binds each column as the text of an array literal: every character that
+    # text treats specially must come back as it was.
+    values: list[JSON] = [
+        'a "quoted" word',
+        'back\\slash \\" and \\\\',
+        "{braces}, commas, NULL",
+        "NULL",
+        "line\nbreak\ttab é ☃",
+        {"k": '"}{,\\'},
+        ["", None, "null"],
+    ]
+    for _ in values:
+        tasks.noop.enqueue()
+    claimed = _claim(queue)
+
+    written = queue.finish_many(
+        [_succeeded(r, v) for r, v in zip(claimed, values, strict=True)], now=timezone.now()
+    )
+
+    assert all(changes is not None for changes in written)
+    rows = {r.id: r for r in TaskRecord.objects.all()}
+    assert [rows[r.id].return_value for r in claimed] == values

@@ -7,6 +7,7 @@ from django.utils import timezone
 from taskmill.models import TaskRecord
 from taskmill.states import State
 from taskmill.worker import payload
+from taskmill.worker.recording import as_finished
 
 
 def claimed_record() -> TaskRecord:
@@ -37,7 +38,7 @@ def claimed_record() -> TaskRecord:
 def test_record_from_json__gives_back_every_field_it_was_sent() -> None:
     record = claimed_record()
 
-    (sent,) = payload.decode(payload.run_message([(7, record)]))["tasks"]
+    (sent,) = payload.decode(payload.run_message([(7, payload.record_text(record))]))["tasks"]
     rebuilt = payload.record_from_json(sent["record"])
 
     assert sent["seq"] == 7
@@ -68,3 +69,30 @@ def test_record_from_json__mutable_defaults_are_not_shared_between_records() -> 
 
     assert first.handed_back == []
     assert first.handed_back is not second.handed_back
+
+
+def test_recorded_message__gives_the_claim_with_what_finishing_wrote_as_as_finished_does() -> None:
+    record = claimed_record()
+    now = timezone.now()
+    changes: dict[str, object] = {
+        "state": State.SUCCEEDED,
+        "errors": [],
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "cancel_requested_at": None,
+        "finished_at": now,
+        "return_value": {"answer": [42, "é"]},
+        "unique_key": None,
+        "expires_at": now + timedelta(days=1),
+    }
+    expected = as_finished(record, changes)
+
+    message = payload.decode(payload.recorded_message([(payload.record_text(record), changes)]))
+    (data,), (sent_changes,) = message["records"], message["changes"]
+    rebuilt = payload.record_from_json(data, sent_changes)
+
+    assert message["type"] == "finished"
+    assert rebuilt.id == record.id
+    for name in (*payload.RECORD_FIELDS, *payload.TIME_FIELDS):
+        assert getattr(rebuilt, name) == getattr(expected, name), name
+    assert record.state == State.RUNNING  # the claim itself is untouched
