@@ -4,6 +4,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from tests.processes import WorkerFactory
 from tests.testapp import tasks
@@ -25,6 +26,21 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _release(gate: Path) -> None:
     (gate / "release").touch()
+
+
+def _sessions() -> list[tuple[object, ...]]:
+    """The other sessions on this test's PostgreSQL database: their state, how long their
+    transaction has been open, and their last statement.
+
+    Once in CI the rescuer logged a rescue that the record never showed; an open transaction
+    (the paused worker's, or the rescuer's own) is what this is to catch.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, state, now() - xact_start, left(query, 120) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return list(cursor.fetchall())
 
 
 def test_sigterm_lets_the_running_task_finish_then_exits_zero(
@@ -134,7 +150,9 @@ def test_paused_worker_cannot_overwrite_the_rescued_attempt(
         wait_until(
             lambda: len(started_pids(tmp_path)) == 2,
             timeout=40,
-            message=lambda: f"second attempt started: {summary(blocked.id)}",
+            message=lambda: (
+                f"second attempt started: {summary(blocked.id)}; sessions: {_sessions()}"
+            ),
         )
         _release(tmp_path)
         wait_until(lambda: state_of(blocked.id) == "succeeded", timeout=30)
