@@ -15,7 +15,7 @@ from django.db.models.base import ModelState
 
 from .codec import ExactJSONEncoder, TolerantJSONDecoder
 from .ids import new_task_id
-from .queue.indexes import PartialIndex
+from .queue.indexes import PartialIndex, PartialUnique
 from .states import ACTIVE_STATES, FINISHED_STATES, State, to_django_status
 
 if TYPE_CHECKING:
@@ -79,15 +79,22 @@ class TaskRecord(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
 
+    # The foreign keys have no index of their own: each leads one of Meta's, partial where the
+    # database allows, so the many rows without one cost no index entry (see Meta.indexes).
     content_type = models.ForeignKey(
-        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        ContentType,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     object_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - pairs with a NULL content_type
     owner = GenericForeignKey("content_type", "object_id")
 
     # Set while the task is queued or running and cleared when it finishes, so the unique
-    # index (NULLs never collide, on every database) holds only among active tasks.
-    unique_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # index (taskmill_unique_key; NULLs never collide) holds only among active tasks.
+    unique_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL: no key
     # Set (under the row's lock) when a dependant is linked, so finishing a task that nobody
     # waits for costs no query about dependants.
     has_dependants = models.BooleanField(default=False)
@@ -95,13 +102,23 @@ class TaskRecord(models.Model):
         "self", through="TaskDependency", symmetrical=False, related_name="dependants"
     )
     retry_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retries",
+        db_index=False,
     )
     # A periodic or cron run: which schedule and which due time. Unique together (NULLs never
     # collide), the last line of defence that makes each due time enqueued once. Unlike
     # unique_key, never cleared.
     schedule = models.ForeignKey(
-        "Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+        "Schedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        db_index=False,
     )
     scheduled_for = models.DateTimeField(null=True, blank=True)
 
@@ -123,9 +140,25 @@ class TaskRecord(models.Model):
                 fallback_prefix=("state",),
                 name="taskmill_lease_idx",
             ),
-            models.Index(fields=["expires_at"], name="taskmill_expiry_idx"),
-            models.Index(
-                fields=["content_type", "object_id", "-enqueued_at"], name="taskmill_object_idx"
+            # PostgreSQL writes an entry in every index on each insert and on each update that
+            # changes a state (claim, finish): those that only some rows need are partial, so a
+            # plain task's row writes five index entries each time, not thirteen. A foreign
+            # key's lookups (`= value`) imply IS NOT NULL, so the partial indexes serve them;
+            # MariaDB, without partial indexes, gets them whole, as its foreign keys need.
+            PartialIndex(
+                fields=["expires_at"],
+                condition=Q(expires_at__isnull=False),
+                name="taskmill_expires_idx",
+            ),
+            PartialIndex(
+                fields=["content_type", "object_id", "-enqueued_at"],
+                condition=Q(content_type__isnull=False),
+                name="taskmill_owner_idx",
+            ),
+            PartialIndex(
+                fields=["retry_of"],
+                condition=Q(retry_of__isnull=False),
+                name="taskmill_retry_of_idx",
             ),
             models.Index(fields=["task_path", "-enqueued_at"], name="taskmill_path_idx"),
             # The admin's task list, newest first: a page is a short range of this index, however
@@ -136,9 +169,16 @@ class TaskRecord(models.Model):
             models.Index(fields=["state", "finished_at"], name="taskmill_finished_idx"),
         ]
         constraints: ClassVar[list[Any]] = [
-            models.UniqueConstraint(
-                fields=["schedule", "scheduled_for"], name="taskmill_schedule_run_unique"
-            )
+            PartialUnique(
+                fields=["unique_key"],
+                condition=Q(unique_key__isnull=False),
+                name="taskmill_unique_key",
+            ),
+            PartialUnique(
+                fields=["schedule", "scheduled_for"],
+                condition=Q(schedule__isnull=False),
+                name="taskmill_schedule_due_unique",
+            ),
         ]
         permissions = (
             ("cancel_task", "Can cancel tasks"),

@@ -1,11 +1,12 @@
-"""The index class models use for the queue's hot paths; it lives here because it is the one
-place outside the dialect modules where a database's abilities change the SQL."""
+"""The index and constraint classes the task table uses to keep its writes cheap; they live
+here because this is the one place outside the dialect modules where a database's abilities
+change the SQL."""
 
 from typing import Any
 
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.ddl_references import Statement
-from django.db.models import Index, Model
+from django.db.models import Index, Model, UniqueConstraint
 
 
 class PartialIndex(Index):
@@ -56,3 +57,46 @@ class PartialIndex(Index):
         if schema_editor.connection.features.supports_partial_indexes:
             return super().remove_sql(model, schema_editor, **kwargs)
         return self._full_index().remove_sql(model, schema_editor, **kwargs)
+
+
+class PartialUnique(UniqueConstraint):
+    """A unique index over the rows that have a value, where the database has partial indexes;
+    elsewhere a unique constraint over every row.
+
+    Only for a condition that NULLs alone fail (`column IS NOT NULL`, the column one of the
+    constraint's): NULLs never collide, so both forms enforce the same rule. The partial one is
+    the cheaper: most task rows have no unique key or schedule, and a row the condition leaves
+    out costs no index entry when it is inserted or updated.
+    """
+
+    def check(self, model: type[Model], connection: Any) -> list[Any]:
+        # models.W036 warns that MySQL ignores the condition; the methods below handle that.
+        return [error for error in super().check(model, connection) if error.id != "models.W036"]
+
+    def _whole(self) -> UniqueConstraint:
+        return UniqueConstraint(fields=self.fields, name=self.name)
+
+    @staticmethod
+    def _partial(schema_editor: BaseDatabaseSchemaEditor | None) -> bool:
+        return schema_editor is None or schema_editor.connection.features.supports_partial_indexes
+
+    def constraint_sql(
+        self, model: type[Model] | None, schema_editor: BaseDatabaseSchemaEditor | None
+    ) -> str:
+        if self._partial(schema_editor):
+            return super().constraint_sql(model, schema_editor)
+        return self._whole().constraint_sql(model, schema_editor)
+
+    def create_sql(
+        self, model: type[Model] | None, schema_editor: BaseDatabaseSchemaEditor | None
+    ) -> str:
+        if self._partial(schema_editor):
+            return super().create_sql(model, schema_editor)
+        return self._whole().create_sql(model, schema_editor)
+
+    def remove_sql(
+        self, model: type[Model] | None, schema_editor: BaseDatabaseSchemaEditor | None
+    ) -> str:
+        if self._partial(schema_editor):
+            return super().remove_sql(model, schema_editor)
+        return self._whole().remove_sql(model, schema_editor)

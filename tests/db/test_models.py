@@ -7,12 +7,13 @@ import uuid
 from typing import Any
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from taskmill.models import TaskDependency, TaskRecord
+from taskmill.models import Schedule, TaskDependency, TaskRecord
 from taskmill.states import State
 from tests.testapp import tasks
 from tests.testapp.models import Article
@@ -100,13 +101,117 @@ def test_lease_index__is_a_full_index_led_by_state_on_mariadb() -> None:
 @pytest.mark.parametrize(
     ("name", "columns"),
     [
-        ("taskmill_expiry_idx", ["expires_at"]),
-        ("taskmill_object_idx", ["content_type_id", "object_id", "enqueued_at"]),
+        ("taskmill_expires_idx", ["expires_at"]),
+        ("taskmill_owner_idx", ["content_type_id", "object_id", "enqueued_at"]),
+        ("taskmill_retry_of_idx", ["retry_of_id"]),
         ("taskmill_path_idx", ["task_path", "enqueued_at"]),
+        ("taskmill_unique_key", ["unique_key"]),
+        ("taskmill_schedule_due_unique", ["schedule_id", "scheduled_for"]),
     ],
 )
 def test_indexes__exist_on_every_database(name: str, columns: list[str]) -> None:
     assert index(name)["columns"] == columns
+
+
+# Each index costs an entry on every insert and on every claim and finish; this is the whole
+# set, so one added by accident (a foreign key's own, Django's LIKE index) shows here.
+LEAN_INDEXES = [
+    "taskmill_claim_idx",
+    "taskmill_enqueued_idx",
+    "taskmill_expires_idx",
+    "taskmill_finished_idx",
+    "taskmill_lease_idx",
+    "taskmill_owner_idx",
+    "taskmill_path_idx",
+    "taskmill_retry_of_idx",
+    "taskmill_schedule_due_unique",
+    "taskmill_unique_key",
+]
+PARTIAL_INDEXES = {
+    "taskmill_expires_idx": "expires_at",
+    "taskmill_owner_idx": "content_type_id",
+    "taskmill_retry_of_idx": "retry_of_id",
+    "taskmill_unique_key": "unique_key",
+    "taskmill_schedule_due_unique": "schedule_id",
+}
+
+
+def constraint_names() -> list[str]:
+    """The task table's indexes and unique constraints, primary key aside."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, TABLE)
+    return sorted(
+        name
+        for name, details in constraints.items()
+        if (details["index"] or details["unique"]) and not details["primary_key"]
+    )
+
+
+def test_task_table__has_the_lean_index_set_and_no_other() -> None:
+    assert constraint_names() == LEAN_INDEXES
+
+
+def index_definitions() -> dict[str, str]:
+    """Each index's SQL, from the database's own catalogue."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [TABLE]
+            )
+        else:
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s",
+                [TABLE],
+            )
+        return {name: definition or "" for name, definition in cursor.fetchall()}
+
+
+@pytest.mark.only_on("postgresql", "sqlite")
+@pytest.mark.parametrize(("name", "column"), sorted(PARTIAL_INDEXES.items()))
+def test_partial_indexes__hold_only_rows_with_a_value(name: str, column: str) -> None:
+    # PostgreSQL writes WHERE (col IS NOT NULL), SQLite keeps Django's WHERE "col" IS NOT NULL.
+    definition = index_definitions()[name]
+    for mark in '"()':
+        definition = definition.replace(mark, "")
+
+    assert definition.endswith(f"WHERE {column} IS NOT NULL")
+
+
+def plan_of(queryset: Any) -> str:
+    """The database's plan for a queryset, with table scans ruled out where it allows that:
+    a few rows are cheaper to scan than to read through any index."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        return "\n".join(str(row) for row in cursor.fetchall())
+
+
+@pytest.mark.only_on("postgresql", "sqlite")
+def test_partial_indexes__serve_the_lookups_they_are_for() -> None:
+    # Each lookup's `= value` or `<` implies IS NOT NULL, which is what lets the planner use
+    # an index that holds only the rows with a value; a query that stopped implying it would
+    # read the whole table on every prune or owner page.
+    article = Article.objects.create(title="indexed")
+    original = new_record()
+
+    assert "taskmill_owner_idx" in plan_of(TaskRecord.objects.for_object(article))
+    assert "taskmill_retry_of_idx" in plan_of(TaskRecord.objects.filter(retry_of=original))
+    assert "taskmill_expires_idx" in plan_of(
+        TaskRecord.objects.filter(expires_at__lt=timezone.now()).order_by("expires_at")
+    )
+    assert "taskmill_unique_key" in plan_of(TaskRecord.objects.filter(unique_key="k"))
+
+
+@pytest.mark.only_on("mysql")
+@pytest.mark.parametrize("name", sorted(PARTIAL_INDEXES))
+def test_partial_indexes__are_whole_indexes_on_mariadb(name: str) -> None:
+    # No partial indexes on MariaDB: a whole index still serves the lookups and the foreign
+    # keys, and a whole unique index enforces the same rule (NULLs never collide).
+    assert index(name)["index"] is True
 
 
 # --- constraints --------------------------------------------------------------------------
@@ -124,6 +229,17 @@ def test_unique_key__any_number_of_rows_may_have_none() -> None:
         new_record(unique_key=None)
 
     assert TaskRecord.objects.filter(unique_key__isnull=True).count() == 3
+
+
+def test_schedule_runs__one_row_per_schedule_and_due_time() -> None:
+    schedule = Schedule.objects.create(name="every-minute", task_path="tests.testapp.tasks.noop")
+    due = timezone.now()
+    new_record(schedule=schedule, scheduled_for=due)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        new_record(schedule=schedule, scheduled_for=due)
+    new_record(schedule=None, scheduled_for=due)
+    new_record(schedule=None, scheduled_for=due)
 
 
 def test_task_dependency__a_link_is_stored_once() -> None:
@@ -232,3 +348,23 @@ def test_migrations__unapply_and_apply_again() -> None:
         assert TABLE in connection.introspection.table_names(cursor)
     assert index("taskmill_claim_idx")["index"] is True
     assert tasks.noop.enqueue().task == tasks.noop
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0004__keeps_the_rows_and_their_rules_both_ways() -> None:
+    schedule = Schedule.objects.create(name="hourly", task_path="tests.testapp.tasks.noop")
+    due = timezone.now()
+    first = new_record(unique_key="k1", schedule=schedule, scheduled_for=due)
+    new_record(retry_of=first, content_type=ContentType.objects.get_for_model(Article))
+    try:
+        call_command("migrate", "taskmill", "0003", verbosity=0)
+        assert "taskmill_unique_key" not in constraint_names()
+    finally:
+        call_command("migrate", "taskmill", verbosity=0)
+
+    assert sorted(name for name in constraint_names() if name in LEAN_INDEXES) == LEAN_INDEXES
+    assert TaskRecord.objects.get(unique_key="k1").retries.count() == 1
+    with pytest.raises(IntegrityError), transaction.atomic():
+        new_record(unique_key="k1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        new_record(schedule=schedule, scheduled_for=due)
