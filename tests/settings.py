@@ -13,6 +13,9 @@ TASKMILL_TEST_DB_HOST, TASKMILL_TEST_DB_PORT: where PostgreSQL or MariaDB is rea
     server another way, e.g. through tests/chaos/forwarder.py from a network namespace.
 TASKMILL_TEST_CONN_HEALTH_CHECKS=1: sets CONN_HEALTH_CHECKS on PostgreSQL and MariaDB, as the
     docs recommend for workers.
+TASKMILL_PG_SERVER_SIDE_BINDING=1: PostgreSQL binds parameters on the server (Django's
+    OPTIONS["server_side_binding"]), one statement per message; scripts/test runs the Django
+    6.0 PostgreSQL stage so, the others bind on the client, Django's default.
 """
 
 import json
@@ -69,6 +72,9 @@ def _database(suffix: str, live_name: str | None) -> dict[str, Any]:
             "PASSWORD": "",
             "NAME": live_name or "test",
             "TEST": {"NAME": test_name},
+            "OPTIONS": {
+                "server_side_binding": os.environ.get("TASKMILL_PG_SERVER_SIDE_BINDING") == "1"
+            },
         }
     return _HEALTH_CHECKS | {
         "ENGINE": "django.db.backends.mysql",
