@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from django.db import connection, transaction
 
@@ -39,7 +40,21 @@ def setting(name: str) -> str:
     return str(value)
 
 
-def test_claim__reads_only_the_rows_it_takes_after_a_burst_the_statistics_missed() -> None:
+@pytest.fixture(params=["client", "server"])
+def binding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Where the connection binds parameters: on the client (Django's default) or on the
+    server (OPTIONS["server_side_binding"], one statement per message)."""
+    if request.param == "server":
+        options = {**connection.settings_dict["OPTIONS"], "server_side_binding": True}
+        monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+        connection.close()
+    yield request.param
+    connection.close()  # the next test's connection is made from the settings as they were
+
+
+def test_claim__reads_only_the_rows_it_takes_after_a_burst_the_statistics_missed(
+    binding: str,
+) -> None:
     # Statistics of an empty table, as a new project's are, or any table's whose ready rows
     # came after its last ANALYZE: no ready row as far as the planner knows.
     with connection.cursor() as cursor:
@@ -53,6 +68,7 @@ def test_claim__reads_only_the_rows_it_takes_after_a_burst_the_statistics_missed
         reads = claim_index_reads() - before
         sort_after = setting("enable_sort")
 
+    assert isinstance(connection.connection.cursor(), psycopg.ClientCursor) == (binding == "client")
     assert len(claimed) == 10
     # A plan that sorts reads all 3,000 entries; the index's order needs the ten it takes.
     assert reads < 100, f"the claim read {reads} claim-index entries to take 10"
@@ -66,32 +82,3 @@ def test_claim__in_autocommit_leaves_the_session_setting_alone() -> None:
 
     assert len(get_queue("default").claim(request)) == 1
     assert setting("enable_sort") == "on"
-
-
-@pytest.fixture
-def server_side_binding(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The default connection, reopened with server-side binding (one statement a message)."""
-    options = {**connection.settings_dict["OPTIONS"], "server_side_binding": True}
-    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
-    connection.close()
-    yield
-    connection.close()  # the next test's connection binds on the client again
-
-
-@pytest.mark.usefixtures("server_side_binding")
-def test_claim__with_server_side_binding_also_reads_only_what_it_takes() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {TABLE}")
-    taskmill.enqueue_many(tasks.noop, [((), {})] * READY)
-    request = ClaimRequest(worker_id="w1", queue_names=("default",), limit=10, lease_seconds=30)
-
-    with transaction.atomic():
-        before = claim_index_reads()
-        claimed = get_queue("default").claim(request)
-        reads = claim_index_reads() - before
-        sort_after = setting("enable_sort")
-
-    assert type(connection.connection.cursor()).__name__ == "ServerBindingCursor"
-    assert len(claimed) == 10
-    assert reads < 100, f"the claim read {reads} claim-index entries to take 10"
-    assert sort_after == "on"
