@@ -454,12 +454,19 @@ class Queue(Inserting, FinalBatches, ABC):
 
     def forget_dead_workers(self, older_than: timedelta) -> int:
         """Delete worker rows silent for longer than older_than; return how many."""
-        deleted, _ = (
-            Worker.objects.using(self.database_alias)
-            .filter(last_heartbeat_at__lt=DatabaseNow() - Value(older_than))
-            .delete()
+        using = self.database_alias
+        dead = Worker.objects.using(using).filter(
+            last_heartbeat_at__lt=DatabaseNow() - Value(older_than)
         )
-        return deleted
+        ids = list(dead.values_list("id", flat=True))
+        if not ids:  # the usual pass: one plain read, no lock
+            return 0
+        # One DELETE, committed as it runs: QuerySet.delete() wraps even a fast delete in a
+        # transaction, and a worker stalled inside it (SIGSTOP, swap) kept what its scan had
+        # locked (on MariaDB/MySQL also the live worker row past the range), so the next
+        # worker's pass waited on it, that worker's whole loop stopped. No row refers to a
+        # Worker: there is nothing to cascade.
+        return dead.filter(id__in=ids)._raw_delete(using)
 
     def open_waiter(self) -> Waiter:
         """Return what the worker sleeps on between claims (dialects push or poll)."""

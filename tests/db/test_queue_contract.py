@@ -12,7 +12,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 import taskmill
-from taskmill.models import TaskRecord
+from taskmill.models import TaskRecord, Worker
 from taskmill.outcomes import AttemptError, Transition
 from taskmill.queue import get_queue
 from taskmill.queue.base import Queue
@@ -272,6 +272,15 @@ def test_rescue_expired__a_stalled_rescue_holds_only_the_rows_it_rescues(queue: 
         assert in_other_session(lambda: queue.heartbeat("live", lease_seconds=30)) == 1
         # The other rescuers skip the row being rescued; they don't wait for it.
         assert in_other_session(queue.rescue_expired) == []
+
+
+@pytest.mark.only_on("postgresql", "mysql")
+def test_forget_dead_workers__a_stalled_pass_holds_up_no_other(queue: Queue) -> None:
+    queue.register_worker(Worker(id="live", backend="default", host="h", pid=1, concurrency=1))
+    with transaction.atomic():
+        assert queue.forget_dead_workers(timedelta(hours=1)) == 0
+        assert in_other_session(lambda: queue.forget_dead_workers(timedelta(hours=1))) == 0
+        assert in_other_session(lambda: queue.heartbeat("live", lease_seconds=30)) == 0
 
 
 def test_cancel_requests_lists_only_the_workers_flagged_tasks(queue: Queue) -> None:
