@@ -40,8 +40,11 @@ def _sessions() -> list[tuple[object, ...]]:
     with connection.cursor() as cursor:
         if connection.vendor == "mysql":
             cursor.execute(
-                "SELECT p.id, p.command, p.time, p.state, t.trx_started, t.trx_rows_locked, "
-                "left(p.info, 120) FROM information_schema.processlist AS p LEFT JOIN "
+                "SELECT p.id, p.command, p.time, t.trx_state, t.trx_started, "
+                "t.trx_rows_locked, left(p.info, 120), "
+                "(SELECT group_concat(concat_ws(' ', l.lock_mode, l.lock_index, l.lock_data)) "
+                "FROM information_schema.innodb_locks AS l WHERE l.lock_trx_id = t.trx_id) "
+                "FROM information_schema.processlist AS p LEFT JOIN "
                 "information_schema.innodb_trx AS t ON t.trx_mysql_thread_id = p.id "
                 "WHERE p.db = database() AND p.id <> connection_id()"
             )
