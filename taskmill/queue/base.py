@@ -28,7 +28,7 @@ from ..outcomes import AttemptError, Outcome, OutcomeKind, Transition, next_tran
 from ..results import StoredError, StoredHandBack, cancelled_error, error_entry
 from ..row_checks import read_errors, read_options, read_worker_ids
 from ..states import State, is_finished, state_problem
-from .clock import DatabaseNow
+from .clock import DatabaseNow, read_database_now
 from .final_batches import FinalBatches
 from .finishing import FINISH_BATCH_SIZE, FinalRow, Finish, changes_for
 from .graph import DependencyGraph
@@ -315,10 +315,15 @@ class Queue(Inserting, FinalBatches, ABC):
         """Extend the worker's leases and stamp its row; return how many tasks it holds."""
         using = self.database_alias
         Worker.objects.using(using).filter(id=worker_id).update(last_heartbeat_at=DatabaseNow())
-        return (
-            TaskRecord.objects.using(using)
-            .filter(lease_owner=worker_id, state=State.RUNNING)
-            .update(lease_expires_at=DatabaseNow() + Value(timedelta(seconds=lease_seconds)))
+        held = TaskRecord.objects.using(using).filter(lease_owner=worker_id, state=State.RUNNING)
+        # Found by a plain read, then renewed by primary key: an UPDATE by owner scans every
+        # running row on MariaDB/MySQL (no index leads with the owner) and waits on each one
+        # another worker has locked, such as a row a stalled rescuer holds.
+        ids = list(held.values_list("id", flat=True))
+        if not ids:
+            return 0
+        return held.filter(id__in=ids).update(
+            lease_expires_at=DatabaseNow() + Value(timedelta(seconds=lease_seconds))
         )
 
     def deregister_worker(self, worker_id: str) -> None:
@@ -338,22 +343,26 @@ class Queue(Inserting, FinalBatches, ABC):
         Return (task id, new state) for each task rescued.
         """
         using = self.database_alias
+        # A running row without a lease expiry can only have been written by hand; nobody
+        # renews it, so it is rescued like an expired one.
+        expired = Q(lease_expires_at__lt=DatabaseNow()) | Q(lease_expires_at__isnull=True)
+        candidates = list(
+            TaskRecord.objects.using(using)
+            .filter(expired, state=State.RUNNING)
+            .order_by("lease_expires_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        if not candidates:  # the usual pass: one plain read, no transaction, no lock
+            return []
         rescued: list[tuple[UUID, State]] = []
         with transaction.atomic(using=using):
-            expired = list(
-                TaskRecord.objects.using(using)
-                .select_for_update(
-                    skip_locked=self.connection.features.has_select_for_update_skip_locked
-                )
-                # A running row without a lease expiry can only have been written by hand;
-                # nobody renews it, so it is rescued like an expired one.
-                .filter(
-                    Q(lease_expires_at__lt=DatabaseNow()) | Q(lease_expires_at__isnull=True),
-                    state=State.RUNNING,
-                )
-                .order_by("lease_expires_at")[:limit]
-            )
-            for record in expired:
+            locked = self._lock_rows(candidates)
+            now = read_database_now(using)
+            for record in locked:
+                # As they stand under the lock: the owner may have renewed the lease meanwhile.
+                lease_end = record.lease_expires_at
+                if record.state != State.RUNNING or (lease_end is not None and lease_end >= now):
+                    continue
                 state = self._rescue_one(record)
                 if state is not None:
                     rescued.append((record.id, state))
@@ -361,6 +370,26 @@ class Queue(Inserting, FinalBatches, ABC):
         if final:
             self._finished_aside += TaskRecord.objects.using(using).filter(id__in=final)
         return rescued
+
+    def _lock_rows(self, ids: list[UUID]) -> list[TaskRecord]:
+        """Lock the rows of these ids that no one else has locked; return them as they now
+        stand, in the order of ids.
+
+        Locked by primary key alone, never through a condition on state or lease: InnoDB's
+        locking range scan also locks the first index entry past the range, which on the
+        state-led indexes is a live running row. Held for the transaction, that lock stops
+        its owner's heartbeat and other workers' heartbeats and rescues behind it, for as
+        long as this worker is stalled in the transaction (SIGSTOP, swap, a frozen VM).
+        """
+        locked = (
+            TaskRecord.objects.using(self.database_alias)
+            .select_for_update(
+                skip_locked=self.connection.features.has_select_for_update_skip_locked
+            )
+            .filter(id__in=ids)
+        )
+        position = {task_id: index for index, task_id in enumerate(ids)}
+        return sorted(locked, key=lambda record: position[record.id])
 
     def _rescue_one(self, record: TaskRecord) -> State | None:
         lease = Lease.of(record)
@@ -400,16 +429,19 @@ class Queue(Inserting, FinalBatches, ABC):
         state filter of the admin. Failed, it says why and can be retried. Return their ids.
         """
         using = self.database_alias
+        candidates = list(
+            TaskRecord.objects.using(using)
+            .filter(_unknown_state())
+            .values_list("id", flat=True)[:limit]
+        )
+        if not candidates:  # the usual pass: one plain read, no transaction, no lock
+            return []
+        found: list[TaskRecord] = []
         with transaction.atomic(using=using):
-            found = list(
-                TaskRecord.objects.using(using)
-                .select_for_update(
-                    skip_locked=self.connection.features.has_select_for_update_skip_locked
-                )
-                .filter(_unknown_state())[:limit]
-            )
-            for record in found:
-                problem = state_problem(record.state) or ""
+            for record in self._lock_rows(candidates):
+                problem = state_problem(record.state)
+                if problem is None:  # set right meanwhile
+                    continue
                 logger.error("unknown state task_id=%s state=%r: failed", record.id, record.state)
                 record.errors = read_errors(record.errors)[0]
                 self.graph.finish_unstarted(
@@ -417,16 +449,24 @@ class Queue(Inserting, FinalBatches, ABC):
                     State.FAILED,
                     error_entry(InvalidTaskRecord(problem), attempt=record.attempts),
                 )
+                found.append(record)
         return [record.id for record in found]
 
     def forget_dead_workers(self, older_than: timedelta) -> int:
         """Delete worker rows silent for longer than older_than; return how many."""
-        deleted, _ = (
-            Worker.objects.using(self.database_alias)
-            .filter(last_heartbeat_at__lt=DatabaseNow() - Value(older_than))
-            .delete()
+        using = self.database_alias
+        dead = Worker.objects.using(using).filter(
+            last_heartbeat_at__lt=DatabaseNow() - Value(older_than)
         )
-        return deleted
+        ids = list(dead.values_list("id", flat=True))
+        if not ids:  # the usual pass: one plain read, no lock
+            return 0
+        # One DELETE, committed as it runs: QuerySet.delete() wraps even a fast delete in a
+        # transaction, and a worker stalled inside it (SIGSTOP, swap) kept what its scan had
+        # locked (on MariaDB/MySQL also the live worker row past the range), so the next
+        # worker's pass waited on it, that worker's whole loop stopped. No row refers to a
+        # Worker: there is nothing to cascade.
+        return dead.filter(id__in=ids)._raw_delete(using)
 
     def open_waiter(self) -> Waiter:
         """Return what the worker sleeps on between claims (dialects push or poll)."""

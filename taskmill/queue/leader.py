@@ -9,9 +9,10 @@ optimisation; exactly-once enqueueing does not depend on it (see scheduler.py).
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.expressions import CombinedExpression
 
@@ -52,8 +53,14 @@ class LeaderLease:
         return leads
 
     def _create(self, until: CombinedExpression) -> bool:
+        # One INSERT, committed by the server as it runs, never a transaction of its own: a
+        # worker stalled between its INSERT and its COMMIT (SIGSTOP, swap, a frozen VM) would
+        # keep the new row locked, and every other worker's INSERT of the name would wait for
+        # it, each one's whole loop (heartbeats, rescues) stopped with it. Only inside a
+        # caller's transaction does it take a savepoint, so the IntegrityError can't break it.
+        in_transaction = connections[self.database_alias].in_atomic_block
         try:
-            with transaction.atomic(using=self.database_alias):
+            with transaction.atomic(using=self.database_alias) if in_transaction else nullcontext():
                 Leadership.objects.using(self.database_alias).create(
                     name=self.name, worker_id=self.worker_id, expires_at=until, term=1
                 )

@@ -5,6 +5,11 @@ Quirks handled:
   MySQL 8.0+), then updates them by id, in one transaction.
 - Django runs MySQL connections at READ COMMITTED, so SKIP LOCKED doesn't take gap locks
   that would make concurrent claimers deadlock.
+- A locking range scan still locks the first index entry past its range: on an index led by
+  state, a live running row. The shared rescue pass, heartbeat and dead-worker clean-up
+  (base.py) therefore find their rows with a plain read and lock, update or delete them by
+  primary key, so a worker stalled in a transaction holds no row another worker's loop
+  waits on.
 - Times come from UTC_TIMESTAMP(6): Django stores UTC, and CURRENT_TIMESTAMP would be in the
   session's time zone. A queue database with its own DATABASES TIME_ZONE is not supported.
 - No partial indexes: indexes.PartialIndex falls back to full indexes led by the state column.

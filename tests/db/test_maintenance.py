@@ -2,10 +2,13 @@
 Pruner and the Vacuumer."""
 
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connections
+from django.db.models.signals import post_save
 from django.test import override_settings
 
 from taskmill.conf import get_settings
@@ -24,6 +27,7 @@ from taskmill.worker.maintenance import (
     Vacuumer,
 )
 from tests.churn import autovacuum_off, churn, flush_statistics, vacuum_count
+from tests.lock_waits import in_other_session
 from tests.testapp.tasks import fail_value_error, noop
 from tests.waiting import wait_until
 
@@ -66,6 +70,38 @@ def test_lease__released_lease_is_taken_at_once() -> None:
     first.release()
 
     assert second.acquire_or_renew() is True
+
+
+@pytest.mark.only_on("postgresql", "mysql")  # SQLite: a writer locks the whole file anyway
+@pytest.mark.django_db(transaction=True)
+def test_lease__a_worker_stalled_taking_it_first_holds_up_no_other() -> None:
+    # A worker stopped right after its INSERT of the lease's row (SIGSTOP, swap): were the
+    # INSERT in a transaction of its own, every other worker's INSERT would wait for its
+    # COMMIT, their loops (heartbeats, rescues) stopped meanwhile.
+    inserted, resume = threading.Event(), threading.Event()
+
+    def stall(**kwargs: object) -> None:
+        if threading.current_thread() is taking:
+            inserted.set()
+            resume.wait(timeout=30)
+
+    def take() -> None:
+        try:
+            lease("w1").acquire_or_renew()
+        finally:
+            connections.close_all()
+
+    post_save.connect(stall, sender=Leadership, dispatch_uid="stall-the-first-leader")
+    taking = threading.Thread(target=take)
+    try:
+        taking.start()
+        assert inserted.wait(timeout=10)
+        assert in_other_session(lease("w2").acquire_or_renew) is False
+    finally:
+        resume.set()
+        taking.join(timeout=10)
+        post_save.disconnect(dispatch_uid="stall-the-first-leader", sender=Leadership)
+    assert Leadership.objects.get().worker_id == "w1"
 
 
 def maintenance(worker_id: str) -> Maintenance:

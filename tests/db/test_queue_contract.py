@@ -8,16 +8,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 import taskmill
-from taskmill.models import TaskRecord
+from taskmill.models import TaskRecord, Worker
 from taskmill.outcomes import AttemptError, Transition
 from taskmill.queue import get_queue
 from taskmill.queue.base import Queue
 from taskmill.queue.lease import ClaimRequest, Lease
 from taskmill.states import State
+from tests.lock_waits import in_other_session
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -238,6 +239,48 @@ def test_rescue_expired_leaves_live_leases_alone(queue: Queue) -> None:
     queue.claim(_request(lease=600))
     assert queue.rescue_expired() == []
     assert TaskRecord.objects.get().state == State.RUNNING
+
+
+# A worker stalled inside a transaction (SIGSTOP, swap, a frozen VM) must hold no lock another
+# worker's loop waits on: its heartbeat and rescue pass run in the same loop as everything
+# else. On MariaDB a rescue pass once locked the first live running row past the expired ones,
+# stopping every other worker's heartbeat, and so its rescues, for as long as it was stalled
+# (tests/integration/test_shutdown_and_rescue.py's paused worker). SQLite locks the whole file.
+@pytest.mark.only_on("postgresql", "mysql")
+def test_rescue_expired__a_stalled_rescue_pass_holds_up_no_live_lease(queue: Queue) -> None:
+    tasks.noop.enqueue()
+    queue.claim(_request(worker_id="live", limit=1, lease=600))
+    # Its transactions left open, as if it stalled before COMMIT.
+    with transaction.atomic():
+        assert queue.rescue_expired() == []
+        assert queue.fail_unknown_states() == []
+        assert in_other_session(lambda: queue.heartbeat("live", lease_seconds=30)) == 1
+        assert in_other_session(queue.rescue_expired) == []
+
+
+@pytest.mark.only_on("postgresql", "mysql")
+def test_rescue_expired__a_stalled_rescue_holds_only_the_rows_it_rescues(queue: Queue) -> None:
+    tasks.noop.enqueue()
+    tasks.noop.enqueue()
+    queue.claim(_request(worker_id="gone", limit=1, lease=600))
+    queue.claim(_request(worker_id="live", limit=1, lease=600))
+    TaskRecord.objects.filter(lease_owner="gone").update(
+        lease_expires_at=timezone.now() - timedelta(seconds=5)
+    )
+    with transaction.atomic():
+        assert len(queue.rescue_expired()) == 1
+        assert in_other_session(lambda: queue.heartbeat("live", lease_seconds=30)) == 1
+        # The other rescuers skip the row being rescued; they don't wait for it.
+        assert in_other_session(queue.rescue_expired) == []
+
+
+@pytest.mark.only_on("postgresql", "mysql")
+def test_forget_dead_workers__a_stalled_pass_holds_up_no_other(queue: Queue) -> None:
+    queue.register_worker(Worker(id="live", backend="default", host="h", pid=1, concurrency=1))
+    with transaction.atomic():
+        assert queue.forget_dead_workers(timedelta(hours=1)) == 0
+        assert in_other_session(lambda: queue.forget_dead_workers(timedelta(hours=1))) == 0
+        assert in_other_session(lambda: queue.heartbeat("live", lease_seconds=30)) == 0
 
 
 def test_cancel_requests_lists_only_the_workers_flagged_tasks(queue: Queue) -> None:

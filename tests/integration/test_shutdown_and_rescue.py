@@ -29,17 +29,31 @@ def _release(gate: Path) -> None:
 
 
 def _sessions() -> list[tuple[object, ...]]:
-    """The other sessions on this test's PostgreSQL database: their state, how long their
-    transaction has been open, and their last statement.
+    """The other sessions on this test's database: each one's state, how long it has been in
+    it or in its transaction, and its statement (server databases only).
 
-    Once in CI the rescuer logged a rescue that the record never showed; an open transaction
-    (the paused worker's, or the rescuer's own) is what this is to catch.
+    A worker stalled inside a transaction can hold a lock every other worker's loop then waits
+    on (it did: the first leader's INSERT, and on MariaDB a rescue pass's locks); this shows
+    who holds and who waits. The workers' logs printed with a failure are read after the
+    paused worker was let go (SIGCONT), so their last lines may come from after the timeout.
     """
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid, state, now() - xact_start, left(query, 120) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+        if connection.vendor == "mysql":
+            cursor.execute(
+                "SELECT p.id, p.command, p.time, t.trx_state, t.trx_started, "
+                "t.trx_rows_locked, left(p.info, 120), "
+                "(SELECT group_concat(concat_ws(' ', l.lock_mode, l.lock_index, l.lock_data)) "
+                "FROM information_schema.innodb_locks AS l WHERE l.lock_trx_id = t.trx_id) "
+                "FROM information_schema.processlist AS p LEFT JOIN "
+                "information_schema.innodb_trx AS t ON t.trx_mysql_thread_id = p.id "
+                "WHERE p.db = database() AND p.id <> connection_id()"
+            )
+        else:
+            cursor.execute(
+                "SELECT pid, state, wait_event, now() - xact_start, left(query, 120) "
+                "FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
         return list(cursor.fetchall())
 
 
@@ -132,12 +146,12 @@ def test_rescue_without_attempts_left_fails_with_worker_lost(
 
 
 # On SQLite a process frozen while it holds the single write lock stops every other writer
-# too, so no rescue can happen until it resumes: the scenario needs a server database.
-# On MariaDB it fails about one run in ten (the rescued task is claimed again but its second
-# attempt never starts within the deadline; not understood yet), so it runs on PostgreSQL
-# only until that is found; the fence itself is proven on every database by
-# tests/db/test_queue_contract.py::test_finish__lease_lost_leaves_record_untouched.
-@pytest.mark.only_on("postgresql")
+# too, so no rescue can happen until it resumes: the scenario needs a server database. The
+# pause lands in the paused worker's first loop turn, right after its claim, often inside a
+# transaction of its rescue pass or leader election: tests/db's "stalled" tests prove that
+# none of those holds a lock the rescuer waits on. The fence itself is proven on every
+# database by tests/db/test_queue_contract.py::test_finish__lease_lost_leaves_record_untouched.
+@pytest.mark.only_on("postgresql", "mysql")
 def test_paused_worker_cannot_overwrite_the_rescued_attempt(
     worker_process: WorkerFactory, wait_until: WaitUntil, tmp_path: Path
 ) -> None:
