@@ -53,6 +53,10 @@ class LeaderLease:
         return leads
 
     def _create(self, until: CombinedExpression) -> bool:
+        if Leadership.objects.using(self.database_alias).filter(name=self.name).exists():
+            # Held by another worker: the INSERT could only fail, and each failure is an
+            # ERROR line in the server's log, from every follower at every election.
+            return False
         # One INSERT, committed by the server as it runs, never a transaction of its own: a
         # worker stalled between its INSERT and its COMMIT (SIGSTOP, swap, a frozen VM) would
         # keep the new row locked, and every other worker's INSERT of the name would wait for
@@ -65,7 +69,7 @@ class LeaderLease:
                     name=self.name, worker_id=self.worker_id, expires_at=until, term=1
                 )
         except IntegrityError:
-            return False  # the row exists and someone else holds it
+            return False  # another worker created it first
         return True
 
     def _note(self, leads: bool) -> None:

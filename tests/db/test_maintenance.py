@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connections
+from django.db import connection, connections
 from django.db.models.signals import post_save
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from taskmill.conf import get_settings
 from taskmill.models import Leadership, Schedule, TaskRecord
@@ -50,6 +51,17 @@ def test_lease__one_worker_leads_and_renews_within_its_term() -> None:
     assert first.acquire_or_renew() is True
     assert Leadership.objects.get().worker_id == "w1"
     assert Leadership.objects.get().term == 1
+
+
+def test_lease__a_follower_tries_no_insert_that_would_fail() -> None:
+    # A failed INSERT is an ERROR line in the database server's log: one per follower at every
+    # election would bury the log's real errors.
+    lease("w1").acquire_or_renew()
+
+    with CaptureQueriesContext(connection) as queries:
+        assert lease("w2").acquire_or_renew() is False
+
+    assert not [query["sql"] for query in queries if query["sql"].startswith("INSERT")]
 
 
 def test_lease__an_expired_lease_is_taken_over_in_a_new_term() -> None:
