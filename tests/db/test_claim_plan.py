@@ -44,10 +44,11 @@ def setting(name: str) -> str:
 def binding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Where the connection binds parameters: on the client (Django's default) or on the
     server (OPTIONS["server_side_binding"], one statement per message)."""
-    if request.param == "server":
-        options = {**connection.settings_dict["OPTIONS"], "server_side_binding": True}
-        monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
-        connection.close()
+    # Set either way: scripts/test runs one stage with server-side binding in the settings.
+    server = request.param == "server"
+    options = {**connection.settings_dict["OPTIONS"], "server_side_binding": server}
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+    connection.close()
     yield request.param
     connection.close()  # the next test's connection is made from the settings as they were
 
