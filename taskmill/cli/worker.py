@@ -96,8 +96,8 @@ def _worker(command: BaseCommand, options: dict[str, Any]) -> None:
         prefetch=options["prefetch"],
         pipeline_depth=options["pipeline_depth"],
     )
-    require_migrated(worker_options.database_alias)
     with logging_for(options["verbosity"]):
+        require_migrated(worker_options.database_alias)
         run_worker(worker_options)
 
 

@@ -14,6 +14,7 @@ from ..backend import DatabaseBackend
 from .containment import parse_memory_size
 from .options import WorkerOptions
 from .schema import missing_migrations
+from .startup import retry_at_start
 from .supervisor import Supervisor
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
@@ -144,7 +145,7 @@ def require_migrated(database_alias: str) -> None:
 
     A worker on an unmigrated database would otherwise fail on every query, for ever.
     """
-    missing = missing_migrations(database_alias)
+    missing = retry_at_start(lambda: missing_migrations(database_alias), database_alias)
     if missing:
         raise CommandError(
             f"Taskmill's tables in database {database_alias!r} are not up to date (missing "

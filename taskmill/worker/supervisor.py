@@ -36,6 +36,7 @@ from .pool import ChildExited, KillResult, OutcomeReceived, Pool, ProgressReceiv
 from .recording import WRITE_BATCH, WRITE_DELAY, Recorder, Running
 from .sleeper import Sleeper, Wake
 from .solo_pool import SoloPool
+from .startup import retry_at_start
 
 logger = logging.getLogger("taskmill.worker")
 
@@ -49,10 +50,6 @@ DEAD_WORKER_ROWS_AFTER: Final = timedelta(hours=1)
 # A burst run (a script, a test) stops on a database error that doesn't go away; a long-running
 # worker retries for ever, since outages end.
 BURST_ERROR_LIMIT: Final = 5
-# Start-up writes (registering the worker, syncing schedules) that meet a locked database are
-# retried with a backoff from BUSY_BACKOFF_MIN, doubling; the last try's error ends the start.
-STARTUP_BUSY_TRIES: Final = 5
-BUSY_BACKOFF_MIN: Final = 0.5
 
 
 @dataclass(eq=False)
@@ -124,7 +121,7 @@ class Supervisor:
                 "solo pool: tasks run in the worker process; timeouts and "
                 "cancelling running tasks are unavailable"
             )
-        self._retry_while_busy(self._prepare_database)
+        retry_at_start(self._prepare_database, self.queue.database_alias)
         self.pool.start()
         logger.info(
             "worker started worker_id=%s queues=%s concurrency=%s pool=%s",
@@ -148,21 +145,6 @@ class Supervisor:
         )
         if self.maintenance is not None:
             self.maintenance.start(declared_specs(self.settings.SCHEDULE))
-
-    def _retry_while_busy(self, step: Callable[[], None]) -> None:
-        """Run a start-up step, again while another writer holds the lock, STARTUP_BUSY_TRIES
-        times at most; any other database error ends the start (the worker exits non-zero)."""
-        delay = BUSY_BACKOFF_MIN
-        for attempt in range(1, STARTUP_BUSY_TRIES + 1):
-            try:
-                step()
-                return
-            except (DatabaseError, InterfaceError) as error:
-                if attempt == STARTUP_BUSY_TRIES or not isinstance(translate(error), QueueBusy):
-                    raise
-                logger.info("database busy at start, retrying in %.1f s: %s", delay, error)
-                time.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX)
 
     def request_stop(self) -> None:
         """Stop claiming and let running tasks finish; a second call stops at once.

@@ -32,12 +32,13 @@ class Forwarder:
         )
         self._thread.start()
 
-    def listen(self, host: str) -> int:
-        """Listen on `host` (an address of this namespace), on a free port; return the port."""
-        server = self._call(asyncio.start_server(self._relay, host, 0))
+    def listen(self, host: str, port: int = 0) -> int:
+        """Listen on `host` (an address of this namespace), on `port` or a free one; return
+        the port."""
+        server = self._call(asyncio.start_server(self._relay, host, port))
         self._servers.append(server)
-        port: int = server.sockets[0].getsockname()[1]
-        return port
+        listening: int = server.sockets[0].getsockname()[1]
+        return listening
 
     def end_sessions(self, port: int) -> int:
         """Drop every connection accepted on `port` at once, as a database failover does.

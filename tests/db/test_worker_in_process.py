@@ -17,7 +17,7 @@ from taskmill.queue import get_queue
 from taskmill.queue.lease import ClaimRequest
 from taskmill.queue.waiter import Waiter
 from taskmill.testing import assert_enqueued, run_until_empty
-from taskmill.worker import supervisor
+from taskmill.worker import startup, supervisor
 from taskmill.worker.setup import build_options
 from tests.integration.helpers import captured
 from tests.testapp import tasks
@@ -219,7 +219,7 @@ def _busy_error() -> OperationalError:
 def test_start_retries_a_busy_database_then_runs_the_tasks(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(supervisor, "BUSY_BACKOFF_MIN", 0.001)
+    monkeypatch.setattr(startup, "BACKOFF_MIN", 0.001)
     queue = get_queue("default")
     register = queue.register_worker
     refused: list[str] = []
@@ -238,10 +238,33 @@ def test_start_retries_a_busy_database_then_runs_the_tasks(
     assert caplog.text.count("database busy at start, retrying") == 2
 
 
+def test_start_retries_an_unavailable_database_then_runs_the_tasks(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A worker started while its database restarts (or fails over) waits for it.
+    monkeypatch.setattr(startup, "BACKOFF_MIN", 0.001)
+    queue = get_queue("default")
+    register = queue.register_worker
+    refused: list[str] = []
+
+    def restarting_twice(worker: Worker) -> None:
+        if len(refused) < 2:
+            refused.append(worker.id)
+            raise OperationalError("FATAL:  the database system is shutting down")
+        register(worker)
+
+    monkeypatch.setattr(queue, "register_worker", restarting_twice)
+    tasks.noop.enqueue()
+    with caplog.at_level(logging.INFO, logger="taskmill.worker"):
+        assert run_until_empty() == 1
+    assert len(refused) == 2
+    assert caplog.text.count("database unavailable at start, retrying") == 2
+
+
 def test_start_gives_up_after_a_bounded_number_of_busy_tries(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(supervisor, "BUSY_BACKOFF_MIN", 0.001)
+    monkeypatch.setattr(startup, "BACKOFF_MIN", 0.001)
     refused: list[str] = []
 
     def always_busy(worker: Worker) -> None:
@@ -251,7 +274,7 @@ def test_start_gives_up_after_a_bounded_number_of_busy_tries(
     monkeypatch.setattr(get_queue("default"), "register_worker", always_busy)
     with pytest.raises(OperationalError, match="database is locked"):
         run_until_empty()
-    assert len(refused) == supervisor.STARTUP_BUSY_TRIES
+    assert len(refused) == startup.START_TRIES
 
 
 def test_solo_pool_captures_the_task_output_in_process() -> None:

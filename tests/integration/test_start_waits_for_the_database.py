@@ -1,0 +1,55 @@
+"""A worker started while its database can't be reached (restarting, failing over) waits for
+it and then runs its tasks, instead of exiting."""
+
+import socket
+
+import pytest
+from django.db import connection
+
+from tests.chaos.forwarder import Forwarder
+from tests.integration.helpers import state_of
+from tests.processes import WorkerFactory
+from tests.testapp import tasks
+from tests.waiting import WaitUntil
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    # SQLite is a file: there is no server to be away. On MariaDB/MySQL, Django's own system
+    # checks connect to the server before the command runs (its field checks ask the server),
+    # and fail there with the server away, before Taskmill's start-up can wait.
+    pytest.mark.only_on("postgresql"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_a_worker_started_before_its_database_answers_waits_then_runs_the_task(
+    worker_process: WorkerFactory, wait_until: WaitUntil
+) -> None:
+    result = tasks.noop.enqueue()
+    # The worker reaches the server through a port nothing listens on yet: refused, as while
+    # a server restarts.
+    port = _free_port()
+    worker = worker_process("--concurrency", "1", env={"TASKMILL_TEST_DB_PORT": str(port)})
+    wait_until(
+        lambda: "database unavailable at start, retrying" in worker.output(),
+        timeout=30,
+        message=lambda: f"the worker retrying its start; its log: {worker.output()[-2000:]}",
+    )
+    forwarder = Forwarder(("127.0.0.1", int(connection.settings_dict["PORT"])))
+    try:
+        forwarder.listen("127.0.0.1", port)
+        wait_until(
+            lambda: state_of(result.id) == "succeeded",
+            timeout=30,
+            message=lambda: f"the task run once the database answered; log: {worker.output()}",
+        )
+        assert worker.popen.poll() is None, "the worker exited"
+    finally:
+        worker.stop()
+        forwarder.close()
