@@ -3,6 +3,7 @@ taskmill.testing helpers."""
 
 import logging
 import sqlite3
+from collections.abc import Callable
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -216,49 +217,41 @@ def _busy_error() -> OperationalError:
     return error
 
 
-def test_start_retries_a_busy_database_then_runs_the_tasks(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+def _unavailable_error() -> OperationalError:
+    """What a worker meets when its database restarts or fails over as it starts."""
+    return OperationalError("FATAL:  the database system is shutting down")
+
+
+@pytest.mark.parametrize(
+    ("refusal", "logged"),
+    [
+        (_busy_error, "database busy at start, retrying"),
+        (_unavailable_error, "database unavailable at start, retrying"),
+    ],
+)
+def test_start_retries_a_busy_or_unavailable_database_then_runs_the_tasks(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    refusal: Callable[[], OperationalError],
+    logged: str,
 ) -> None:
     monkeypatch.setattr(startup, "BACKOFF_MIN", 0.001)
     queue = get_queue("default")
     register = queue.register_worker
     refused: list[str] = []
 
-    def busy_twice(worker: Worker) -> None:
+    def refused_twice(worker: Worker) -> None:
         if len(refused) < 2:
             refused.append(worker.id)
-            raise _busy_error()
+            raise refusal()
         register(worker)
 
-    monkeypatch.setattr(queue, "register_worker", busy_twice)
+    monkeypatch.setattr(queue, "register_worker", refused_twice)
     tasks.noop.enqueue()
     with caplog.at_level(logging.INFO, logger="taskmill.worker"):
         assert run_until_empty() == 1
     assert len(refused) == 2
-    assert caplog.text.count("database busy at start, retrying") == 2
-
-
-def test_start_retries_an_unavailable_database_then_runs_the_tasks(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    # A worker started while its database restarts (or fails over) waits for it.
-    monkeypatch.setattr(startup, "BACKOFF_MIN", 0.001)
-    queue = get_queue("default")
-    register = queue.register_worker
-    refused: list[str] = []
-
-    def restarting_twice(worker: Worker) -> None:
-        if len(refused) < 2:
-            refused.append(worker.id)
-            raise OperationalError("FATAL:  the database system is shutting down")
-        register(worker)
-
-    monkeypatch.setattr(queue, "register_worker", restarting_twice)
-    tasks.noop.enqueue()
-    with caplog.at_level(logging.INFO, logger="taskmill.worker"):
-        assert run_until_empty() == 1
-    assert len(refused) == 2
-    assert caplog.text.count("database unavailable at start, retrying") == 2
+    assert caplog.text.count(logged) == 2
 
 
 def test_start_gives_up_after_a_bounded_number_of_busy_tries(
