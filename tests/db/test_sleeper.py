@@ -5,6 +5,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -70,12 +71,12 @@ def test_install_signal_handlers__restore_puts_the_wake_signal_back() -> None:
     assert signal.getsignal(WAKE_SIGNAL) == before
 
 
-def _enqueue_from_another_connection(start: threading.Event, *, commit: bool) -> threading.Thread:
-    """Enqueue a task from a thread (so its own connection) once `start` is set, committing it
-    or rolling it back."""
+def _enqueue_from_another_connection(after: float, *, commit: bool) -> threading.Thread:
+    """Enqueue a task from a thread (so its own connection) once `after` seconds have passed,
+    committing it or rolling it back."""
 
     def enqueue() -> None:
-        start.wait(timeout=30)
+        time.sleep(after)  # lets the sleep begin first: news from before it is forgotten
         try:
             with contextlib.suppress(_RolledBack), transaction.atomic():
                 tasks.noop.enqueue()
@@ -89,21 +90,6 @@ def _enqueue_from_another_connection(start: threading.Event, *, commit: bool) ->
     return thread
 
 
-def _once_asleep(sleeper: Sleeper, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
-    """An event set when sleep() has begun (and forgotten the news from before it): an enqueue
-    that waits for it can't fall before the sleep, however slow the machine."""
-    assert sleeper.waiter is not None
-    forget = sleeper.waiter.forget_news
-    asleep = threading.Event()
-
-    def forget_then_say_so() -> None:
-        forget()
-        asleep.set()
-
-    monkeypatch.setattr(sleeper.waiter, "forget_news", forget_then_say_so)
-    return asleep
-
-
 class _RolledBack(Exception):
     pass
 
@@ -111,14 +97,14 @@ class _RolledBack(Exception):
 @pytest.mark.only_on("postgresql", "sqlite")
 @pytest.mark.django_db(transaction=True)
 def test_sleep__an_enqueue_committed_elsewhere_is_news_at_once(
-    sleeper: tuple[Sleeper, list[str]], monkeypatch: pytest.MonkeyPatch
+    sleeper: tuple[Sleeper, list[str]],
 ) -> None:
     """The wake-up channel itself: PostgreSQL LISTEN/NOTIFY, the SQLite WAL file's change."""
     waiting, _ = sleeper
     waiting.open_waiter_if_needed()
     assert waiting.waiter is not None
     try:
-        thread = _enqueue_from_another_connection(_once_asleep(waiting, monkeypatch), commit=True)
+        thread = _enqueue_from_another_connection(0.3, commit=True)
         # Polling alone would sleep the whole 60 s and say TIMEOUT.
         assert waiting.sleep(60, []) == Wake.NEWS
         thread.join()
@@ -132,9 +118,7 @@ def test_sleep__an_enqueue_rolled_back_is_no_news(sleeper: tuple[Sleeper, list[s
     waiting, _ = sleeper
     waiting.open_waiter_if_needed()
     try:
-        now = threading.Event()
-        now.set()
-        thread = _enqueue_from_another_connection(now, commit=False)
+        thread = _enqueue_from_another_connection(0.1, commit=False)
         thread.join()
         assert waiting.sleep(1.0, []) == Wake.TIMEOUT
         assert not TaskRecord.objects.exists()
@@ -149,10 +133,7 @@ def test_sleep__mariadb_has_no_push_and_the_worker_polls(
 ) -> None:
     waiting, _ = sleeper
     waiting.open_waiter_if_needed()
-    # Before or during the sleep: either way, nothing pushes news on MariaDB.
-    now = threading.Event()
-    now.set()
-    thread = _enqueue_from_another_connection(now, commit=True)
+    thread = _enqueue_from_another_connection(0.1, commit=True)
     assert waiting.sleep(1.0, []) == Wake.TIMEOUT
     thread.join()
     assert TaskRecord.objects.count() == 1
