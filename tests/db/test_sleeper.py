@@ -76,7 +76,7 @@ def _enqueue_from_another_connection(after: float, *, commit: bool) -> threading
     committing it or rolling it back."""
 
     def enqueue() -> None:
-        time.sleep(after)  # lets the sleep begin first: news from before it is forgotten
+        time.sleep(after)
         try:
             with contextlib.suppress(_RolledBack), transaction.atomic():
                 tasks.noop.enqueue()
@@ -96,23 +96,65 @@ class _RolledBack(Exception):
 
 @pytest.mark.only_on("postgresql", "sqlite")
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("commit_at", ["before the sleep", "during the sleep"])
 def test_sleep__an_enqueue_committed_elsewhere_is_news_at_once(
-    sleeper: tuple[Sleeper, list[str]],
+    sleeper: tuple[Sleeper, list[str]], commit_at: str
 ) -> None:
-    """The wake-up channel itself: PostgreSQL LISTEN/NOTIFY, the SQLite WAL file's change."""
+    """The wake-up channel itself: PostgreSQL LISTEN/NOTIFY, SQLite's data_version.
+
+    A commit between the worker's last claim and its sleep is news too: had the sleep
+    forgotten it, the task would wait for the next poll.
+    """
     waiting, _ = sleeper
     waiting.open_waiter_if_needed()
     assert waiting.waiter is not None
     try:
-        thread = _enqueue_from_another_connection(0.3, commit=True)
+        if commit_at == "before the sleep":
+            _enqueue_from_another_connection(0, commit=True).join()
+            thread = None
+        else:
+            thread = _enqueue_from_another_connection(0.3, commit=True)
         # Polling alone would sleep the whole 60 s and say TIMEOUT.
         assert waiting.sleep(60, []) == Wake.NEWS
-        thread.join()
+        if thread is not None:
+            thread.join()
     finally:
         waiting.close_waiter()
 
 
-@pytest.mark.only_on("postgresql")
+@pytest.mark.only_on("sqlite")
+@pytest.mark.django_db(transaction=True)
+def test_sleep__the_workers_own_commits_are_no_news(sleeper: tuple[Sleeper, list[str]]) -> None:
+    """Its claims and heartbeats would otherwise wake it for one more claim each."""
+    waiting, _ = sleeper
+    waiting.open_waiter_if_needed()
+    try:
+        tasks.noop.enqueue()  # on the connection the waiter reads
+
+        assert waiting.sleep(0.3, []) == Wake.TIMEOUT
+    finally:
+        waiting.close_waiter()
+
+
+@pytest.mark.only_on("sqlite")
+@pytest.mark.django_db(transaction=True)
+def test_sleep__a_new_connection_is_news_once(sleeper: tuple[Sleeper, list[str]]) -> None:
+    """Two connections' data_version numbers aren't comparable; a commit may have fallen
+    between them, so the first check on the new one says news."""
+    waiting, _ = sleeper
+    waiting.open_waiter_if_needed()
+    try:
+        connection.close()
+        assert waiting.sleep(0.1, []) == Wake.TIMEOUT  # closed: the supervisor reconnects
+        connection.ensure_connection()
+
+        assert waiting.sleep(60, []) == Wake.NEWS
+        assert waiting.sleep(0.1, []) == Wake.TIMEOUT
+    finally:
+        waiting.close_waiter()
+
+
+@pytest.mark.only_on("postgresql", "sqlite")
 @pytest.mark.django_db(transaction=True)
 def test_sleep__an_enqueue_rolled_back_is_no_news(sleeper: tuple[Sleeper, list[str]]) -> None:
     waiting, _ = sleeper
