@@ -81,6 +81,7 @@ def _add_worker_arguments(parser: CommandParser) -> None:
 def _worker(command: BaseCommand, options: dict[str, Any]) -> None:
     from taskmill.worker.parent import stop_with_parent
     from taskmill.worker.setup import build_options, logging_for, require_migrated, run_worker
+    from taskmill.worker.startup import retry_at_start
 
     if options["parent_pid"] is not None:
         stop_with_parent(options["parent_pid"])
@@ -97,8 +98,12 @@ def _worker(command: BaseCommand, options: dict[str, Any]) -> None:
         pipeline_depth=options["pipeline_depth"],
     )
     with logging_for(options["verbosity"]):
+        if not options["skip_checks"]:
+            retry_at_start(command.check, worker_options.database_alias)
         require_migrated(worker_options.database_alias)
         run_worker(worker_options)
 
 
-SUBCOMMANDS = {"worker": Subcommand("run tasks", _add_worker_arguments, _worker)}
+SUBCOMMANDS = {
+    "worker": Subcommand("run tasks", _add_worker_arguments, _worker, runs_own_checks=True)
+}

@@ -3,6 +3,8 @@ the setting's name and what is allowed."""
 
 from __future__ import annotations
 
+import json
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connections
 from django.test import override_settings
+from django.test.utils import override_system_checks
 
 from taskmill.backend import QUEUE_NAME_MAX_LENGTH, backend_problems
 
@@ -173,3 +176,28 @@ def test_checks__queue_database_of_an_unsupported_vendor_is_reported(
     assert message.msg == "Database 'default' is 'oracle', which Taskmill can't use for its queue."
     assert message.hint is not None
     assert "PostgreSQL, MariaDB/MySQL or SQLite" in message.hint
+
+
+def _failing_check(**kwargs: object) -> list[checks.CheckMessage]:
+    return [checks.Error("a problem the checks found", id="tests.E001")]
+
+
+@pytest.mark.parametrize(
+    "subcommand", [["status"], ["worker", "--burst", "--concurrency", "1"]], ids=lambda a: a[0]
+)
+def test_taskmill_command__runs_the_system_checks_first(subcommand: list[str]) -> None:
+    """The command runs them itself (the worker with its start-up retry), not Django's
+    execute(): their errors still stop every subcommand before it does anything."""
+    with (
+        override_system_checks([_failing_check]),
+        pytest.raises(SystemCheckError, match=r"tests\.E001"),
+    ):
+        call_command("taskmill", *subcommand, skip_checks=False)
+
+
+def test_taskmill_command__skip_checks_skips_them() -> None:
+    out = StringIO()
+    with override_system_checks([_failing_check]):
+        call_command("taskmill", "--skip-checks", "status", "--json", stdout=out)
+
+    assert json.loads(out.getvalue())

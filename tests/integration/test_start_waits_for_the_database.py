@@ -14,10 +14,9 @@ from tests.waiting import WaitUntil
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    # SQLite is a file: there is no server to be away. On MariaDB/MySQL, Django's own system
-    # checks connect to the server before the command runs (its field checks ask the server),
-    # and fail there with the server away, before Taskmill's start-up can wait.
-    pytest.mark.only_on("postgresql"),
+    # SQLite is a file: there is no server to be away. On MariaDB/MySQL, Django's system
+    # checks are the first to ask the server (its field checks): they wait too.
+    pytest.mark.only_on("postgresql", "mysql"),
 ]
 
 

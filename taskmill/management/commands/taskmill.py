@@ -10,8 +10,11 @@ from taskmill.cli import SUBCOMMANDS
 
 class Command(BaseCommand):
     help = "Taskmill: run workers and manage tasks."
+    # Run by handle() instead of before it: the worker runs them itself (Subcommand).
+    requires_system_checks = ()
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
         subparsers = parser.add_subparsers(
             dest="subcommand", required=True, parser_class=CommandParser
         )
@@ -30,4 +33,7 @@ class Command(BaseCommand):
             subcommand.add_arguments(sub)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        SUBCOMMANDS[options["subcommand"]].run(self, options)
+        subcommand = SUBCOMMANDS[options["subcommand"]]
+        if not options["skip_checks"] and not subcommand.runs_own_checks:
+            self.check()
+        subcommand.run(self, options)
