@@ -104,6 +104,10 @@ class Queue(Inserting, FinalBatches, ABC):
     def prepare_worker_connection(self) -> None:
         """Adjust the worker's own connection before its first claim (dialects override)."""
 
+    def end_stalled_transactions_after(self, seconds: float) -> None:
+        """Have the server end this connection's session should it stay idle inside a
+        transaction for longer than seconds (dialects whose server can)."""
+
     @abstractmethod
     def _claim(self, request: ClaimRequest) -> list[TaskRecord]:
         """Atomically move up to request.limit due ready tasks to running under the worker's

@@ -14,6 +14,10 @@ from ..exceptions import DatabaseUnavailable, QueueBusy, QueueError
 MYSQL_GONE: Final = frozenset({1927, 2002, 2003, 2006, 2013, 2055, 4031})  # lost / can't connect
 MYSQL_BUSY: Final = frozenset({1205, 1213})  # lock wait timeout, deadlock
 
+# PostgreSQL SQLSTATEs of a session the server ended, raised as InternalError by psycopg:
+# idle_in_transaction_session_timeout (a worker stalled inside its transaction).
+POSTGRES_SESSION_ENDED: Final = frozenset({"25P03"})
+
 SQLITE_BUSY_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
@@ -36,6 +40,8 @@ def translate(error: BaseException) -> QueueError | None:
         if mysql_code in MYSQL_GONE:
             return DatabaseUnavailable(str(driver))
         return None
+    if getattr(driver, "sqlstate", None) in POSTGRES_SESSION_ENDED:
+        return DatabaseUnavailable(str(driver))
     if isinstance(error, utils.InterfaceError | utils.OperationalError):
         # psycopg raises OperationalError for lost connections and failed connects.
         return DatabaseUnavailable(str(driver))

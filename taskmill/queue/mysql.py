@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
+from math import ceil
 from typing import Any
 
 import MySQLdb
@@ -44,6 +45,13 @@ from .session_lock import SessionLock
 
 
 class MySQLQueue(Queue):
+    def end_stalled_transactions_after(self, seconds: float) -> None:
+        # MariaDB only: MySQL has no such setting (its lock waits end after
+        # innodb_lock_wait_timeout, 50 s by default, with an error the worker's loop survives).
+        if getattr(self.connection, "mysql_is_mariadb", False):  # the stubs lack it
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"SET SESSION idle_transaction_timeout = {max(1, ceil(seconds))}")
+
     def _id_values(self, hex_ids: Sequence[str]) -> list[Any]:
         if not self.connection.features.has_native_uuid_field:
             return super()._id_values(hex_ids)

@@ -78,6 +78,10 @@ COPY_CHUNK_LINES: Final = 1000
 
 
 class PostgresQueue(Queue):
+    def end_stalled_transactions_after(self, seconds: float) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"SET idle_in_transaction_session_timeout = {round(seconds * 1000)}")
+
     def notify(self, queue_names: Iterable[str]) -> None:
         names = sorted(set(queue_names))
         if not names:

@@ -99,6 +99,7 @@ class Supervisor:
         # which tasks it took (see Queue.release_unknown_claims).
         self.may_hold_unknown_claims = False
         self.drained = False
+        self.bounded_session: object = None  # the connection whose stalls the server ends
         # Scheduler and pruner, when this worker leads; a burst run only drains the queue.
         self.maintenance = None if self.options.burst else Maintenance.for_worker(self)
 
@@ -170,6 +171,7 @@ class Supervisor:
         self._begin_stop_if_requested(now)
         self._open_waiter_if_due(now)
         try:
+            self._bound_stalled_transactions()
             self._release_unknown_claims_if_needed()
             self._reap_finished()
             self._enforce_deadlines(now)
@@ -187,6 +189,20 @@ class Supervisor:
             self._on_database_error(error)
         except QueueError as error:
             self._on_database_error(error)
+
+    def _bound_stalled_transactions(self) -> None:
+        # A supervisor stalled inside one of its transactions (SIGSTOP, swap, a frozen VM)
+        # must not hold locks that other workers' loops wait on (the scheduler's, the
+        # pruner's) for longer than a lease: after that, the server ends its session and the
+        # locks go. Set per session, so again after each reconnect. Not with the solo pool,
+        # whose tasks' transactions may idle as long as they like, nor inside a caller's.
+        connection = self.queue.connection
+        if self.options.solo or connection.in_atomic_block:
+            return
+        connection.ensure_connection()
+        if connection.connection is not self.bounded_session:
+            self.queue.end_stalled_transactions_after(self.settings.LEASE_SECONDS)
+            self.bounded_session = connection.connection
 
     def _open_waiter_if_due(self, now: float) -> None:
         # Outside run_once's error handling on purpose: a wake-up channel that can't be opened
