@@ -89,6 +89,7 @@ def test_the_supervisor_bounds_its_session_again_after_a_reconnect() -> None:
     supervisor._bound_stalled_transactions()
 
     assert _session_bound() == expected
+    connection.close()  # the next tests' sessions are unbounded
 
 
 def test_the_solo_pool_leaves_its_tasks_transactions_unbounded() -> None:
