@@ -195,9 +195,14 @@ def test_taskmill_command__runs_the_system_checks_first(subcommand: list[str]) -
         call_command("taskmill", *subcommand, skip_checks=False)
 
 
-def test_taskmill_command__skip_checks_skips_them() -> None:
+@pytest.mark.parametrize(
+    "arguments",
+    [["--skip-checks", "status", "--json"], ["status", "--json", "--skip-checks"]],
+    ids=["before the subcommand", "after it"],
+)
+def test_taskmill_command__skip_checks_skips_them(arguments: list[str]) -> None:
     out = StringIO()
     with override_system_checks([_failing_check]):
-        call_command("taskmill", "--skip-checks", "status", "--json", stdout=out)
+        call_command("taskmill", *arguments, stdout=out)
 
     assert json.loads(out.getvalue())

@@ -21,7 +21,8 @@ class Command(BaseCommand):
         for name, subcommand in SUBCOMMANDS.items():
             summary = subcommand.summary
             sub = subparsers.add_parser(name, help=summary, description=summary.capitalize())
-            # Accept -v after the subcommand too; SUPPRESS keeps a -v given before it.
+            # Accept -v and --skip-checks after the subcommand too; SUPPRESS keeps one given
+            # before it.
             sub.add_argument(
                 "-v",
                 "--verbosity",
@@ -29,6 +30,12 @@ class Command(BaseCommand):
                 choices=[0, 1, 2, 3],
                 default=argparse.SUPPRESS,
                 help="0 quiet, 1 normal, 2-3 debug",
+            )
+            sub.add_argument(
+                "--skip-checks",
+                action="store_true",
+                default=argparse.SUPPRESS,
+                help="Skip system checks.",
             )
             subcommand.add_arguments(sub)
 
