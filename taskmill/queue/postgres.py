@@ -36,13 +36,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, Final
 
 import psycopg
 from django.db import transaction
+from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import Field
 from psycopg.types.json import Jsonb
 
@@ -106,16 +108,12 @@ class PostgresQueue(Queue):
             return
         copy_sql, fields = self._copy_columns
         rows = prepared_rows(records, fields, self._copy_value)
-        connection = self.connection
-        # Django's cursor has no copy(): the psycopg cursor under it does. Errors are wrapped
-        # as Django's execute() wraps them, so callers see django.db exceptions either way.
-        with (
-            connection.cursor() as cursor,
-            connection.wrap_database_errors,
-            cursor.cursor.copy(copy_sql) as copy,
-        ):
+
+        def write(copy: psycopg.Copy) -> None:
             for row in rows:
                 copy.write_row(row)
+
+        self._copy(copy_sql, write)
         self._mark_saved(records)
 
     def _write_copies(self, copies: Copies) -> None:
@@ -135,14 +133,35 @@ class PostgresQueue(Queue):
                 copies.ids, copies.args_texts, copies.kwargs_texts, strict=True
             )
         ]
-        connection = self.connection
-        with (
-            connection.cursor() as cursor,
-            connection.wrap_database_errors,
-            cursor.cursor.copy(copy_sql) as copy,
-        ):
+
+        def write(copy: psycopg.Copy) -> None:
             for start in range(0, len(lines), COPY_CHUNK_LINES):
                 copy.write("".join(lines[start : start + COPY_CHUNK_LINES]))
+
+        self._copy(copy_sql, write)
+
+    def _copy(self, sql: str, write: Callable[[psycopg.Copy], None]) -> None:
+        """Run a COPY ... FROM STDIN, its data written by write(), as Django runs a query.
+
+        Django's cursor has no copy(): the psycopg cursor under it does. Around it, what
+        Django's execute() does: errors wrapped as django.db exceptions, the connection's
+        execute_wrappers called (instrumentation, query counters), and with DEBUG the
+        statement in connection.queries and the django.db.backends log, so assertNumQueries
+        and the debug toolbar count it.
+        """
+        connection = self.connection
+        with connection.cursor() as cursor:
+
+            def run(sql: str, params: object, many: bool, context: dict[str, Any]) -> None:
+                with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+                    write(copy)
+
+            executor: Callable[..., None] = run
+            for wrapper in reversed(connection.execute_wrappers):
+                executor = partial(wrapper, executor)
+            logged = cursor.debug_sql(sql) if isinstance(cursor, CursorDebugWrapper) else None
+            with logged or nullcontext():
+                executor(sql, None, False, {"connection": connection, "cursor": cursor})
 
     @cached_property
     def _copies_sql(self) -> tuple[str, list[Field[Any, Any]]]:

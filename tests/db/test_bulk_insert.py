@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.tasks.signals import task_enqueued
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import taskmill
@@ -223,3 +224,35 @@ def test_enqueue_many__a_collector_the_caller_disabled_stays_disabled() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# --- COPY seen as Django sees a query -------------------------------------------------------
+
+
+def _enqueue_copied(path: str) -> None:
+    """The two ways to a COPY: copies of one template, and rows of their own (dependencies)."""
+    calls: list[Call] = [((n, n), {}) for n in range(COPY_MIN_ROWS)]
+    task = tasks.add if path == "copies" else tasks.add.using(depends_on=[tasks.noop.enqueue()])
+    taskmill.enqueue_many(task, calls)
+
+
+@pytest.mark.only_on("postgresql")
+@pytest.mark.parametrize("path", ["copies", "rows"])
+def test_enqueue_many__copy_is_in_connection_queries_and_seen_by_execute_wrappers(
+    path: str,
+) -> None:
+    """assertNumQueries, the debug toolbar and instrumentation count it like a query."""
+    seen: list[str] = []
+
+    def wrapper(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, *args)
+
+    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(wrapper):
+        _enqueue_copied(path)
+
+    copies = [query["sql"] for query in captured.captured_queries if "COPY" in query["sql"]]
+    assert len(copies) == 1
+    assert copies[0].startswith('COPY "taskmill_taskrecord" (')
+    assert copies[0] in seen
+    assert TaskRecord.objects.filter(task_path__endswith=".add").count() == COPY_MIN_ROWS
