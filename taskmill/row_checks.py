@@ -96,9 +96,15 @@ def read_worker_ids(stored: object) -> tuple[list[str], list[str]]:
 
 
 def row_problems(
-    *, args: object, kwargs: object, options: object, errors: object, worker_ids: object
+    *,
+    args: object,
+    kwargs: object,
+    option_problems: list[str],
+    errors: object,
+    worker_ids: object,
 ) -> list[str]:
-    """Return what is wrong with a row's JSON columns; [] when the worker can trust them."""
+    """Return what is wrong with a row's JSON columns, its options' problems (read_options)
+    among them; [] when the worker can trust them."""
     return [
         *([] if isinstance(args, list) else [f"args must be a JSON list, found {_shown(args)}"]),
         *(
@@ -106,7 +112,7 @@ def row_problems(
             if isinstance(kwargs, dict)
             else [f"kwargs must be a JSON object, found {_shown(kwargs)}"]
         ),
-        *read_options(options)[1],
+        *option_problems,
         *read_errors(errors)[1],
         *read_worker_ids(worker_ids)[1],
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 from ..conf import get_settings
@@ -26,8 +26,11 @@ class Lease:
     result_ttl: float
 
     @classmethod
-    def of(cls, record: TaskRecord) -> Lease:
-        ttl = read_options(record.options)[0].get("result_ttl")
+    def of(cls, record: TaskRecord, options: dict[str, Any] | None = None) -> Lease:
+        """The lease a claimed record is under; options are its read_options(), if read."""
+        if options is None:
+            options = read_options(record.options)[0]
+        ttl = options.get("result_ttl")
         return cls(
             task_id=record.id,
             worker_id=record.lease_owner or "",

@@ -53,9 +53,11 @@ class Dispatcher:
     def take_claimed(self, records: list[TaskRecord]) -> None:
         """Hold freshly claimed records: in hand, or failed at once if a row can't be run."""
         for record in records:
+            options, option_problems = read_options(record.options)
             running = Running(
                 record=record,
-                lease=Lease.of(record),
+                options=options,
+                lease=Lease.of(record, options),
                 deadline=None,
                 output=OutputCollector(record.id, record.attempts, self.log_cap),
             )
@@ -63,7 +65,7 @@ class Dispatcher:
             problems = row_problems(
                 args=record.args,
                 kwargs=record.kwargs,
-                options=record.options,
+                option_problems=option_problems,
                 errors=record.errors,
                 worker_ids=record.worker_ids,
             )
@@ -214,7 +216,7 @@ class Dispatcher:
             self.claim_ahead.observe(ran_for)
         transition = next_transition(
             attempt=running.lease.attempt,
-            options=read_options(running.record.options)[0],
+            options=running.options,
             outcome=outcome,
             now=timezone.now(),
         )

@@ -8,7 +8,7 @@ forget the task or keep the write for after a database error.
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from django.db import transaction
 from django.utils import timezone
@@ -36,6 +36,8 @@ class Running:
     """A task this worker holds, with what it needs to record or release it."""
 
     record: TaskRecord
+    # Its usable stored options (row_checks.read_options), read once at the claim.
+    options: dict[str, Any]
     lease: Lease
     deadline: float | None  # monotonic time of its timeout; None also until dispatched
     # Monotonic time it was handed to a child: from then on it may have had side effects.

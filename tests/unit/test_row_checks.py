@@ -53,6 +53,6 @@ def test_read_errors__drops_malformed_entries_and_says_so() -> None:
 def test_row_problems__undecodable_text_is_named_with_the_parser_error() -> None:
     text = json.loads("[1.]", cls=TolerantJSONDecoder)
     assert isinstance(text, UndecodableJSON)
-    (problem,) = row_problems(args=text, kwargs={}, options={}, errors=[], worker_ids=[])
+    (problem,) = row_problems(args=text, kwargs={}, option_problems=[], errors=[], worker_ids=[])
     assert problem.startswith("args must be a JSON list, found text that is not valid JSON (")
     assert problem.endswith("): '[1.]'")
