@@ -32,10 +32,11 @@ from typing import Final
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from ..exceptions import ConfigurationError, DatabaseUnavailable
+from ..exceptions import ConfigurationError, DatabaseUnavailable, QueueBusy
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
+from .errors import translate
 from .lease import MAX_STORED_ATTEMPTS, ClaimRequest
 from .session_lock import SessionLock
 from .waiter import Waiter
@@ -170,6 +171,8 @@ class DataVersionWaiter(Waiter):
         try:
             (version,) = raw.execute("PRAGMA data_version").fetchone()
         except sqlite3.Error as error:
+            if isinstance(translate(error), QueueBusy):
+                return None  # locked for a moment (a checkpoint): the next check reads it
             raise DatabaseUnavailable(f"reading PRAGMA data_version failed: {error}") from error
         return raw, version
 
