@@ -55,7 +55,6 @@ class Sleeper:
     def sleep(self, timeout: float, children: Sequence[Connection | int]) -> Wake:
         """Wait up to timeout seconds; return what ended the wait."""
         waiter_fd = self.waiter.fileno() if self.waiter is not None else None
-        step = self.waiter.check_interval if self.waiter is not None else None
         if self.waiter is not None:
             self.waiter.forget_news()
         end = time.monotonic() + timeout
@@ -65,8 +64,14 @@ class Sleeper:
             for handle in [*children, self.wakeup_read, waiter_fd]:
                 if handle is not None:
                     selector.register(handle, selectors.EVENT_READ)
+            first_turn = True
             while (remaining := end - time.monotonic()) > 0:
-                events = selector.select(min(remaining, step) if step else remaining)
+                # Per turn: the SQLite waiter looks again sooner after a write (its docs).
+                step = self.waiter.check_interval if self.waiter is not None else None
+                # A waiter that checks looks at once: news from before the sleep counts.
+                wait = 0.0 if first_turn and step else min(remaining, step) if step else remaining
+                first_turn = False
+                events = selector.select(wait)
                 ready = {key.fileobj for key, _ in events}
                 if self.wakeup_read is not None and self.wakeup_read in ready:
                     received = self._drain_wakeup()

@@ -3,7 +3,9 @@ a committed enqueue is news through the queue's waiter, where the database has o
 
 import contextlib
 import os
+import select
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, transaction
 
 from taskmill.models import TaskRecord
 from taskmill.queue import get_queue
+from taskmill.queue.sqlite import WATCHED_CHECK_INTERVAL
 from taskmill.worker.sleeper import WAKE_SIGNAL, Sleeper, Wake
 from tests.testapp import tasks
 
@@ -132,6 +135,31 @@ def test_sleep__the_workers_own_commits_are_no_news(sleeper: tuple[Sleeper, list
         tasks.noop.enqueue()  # on the connection the waiter reads
 
         assert waiting.sleep(0.3, []) == Wake.TIMEOUT
+    finally:
+        waiting.close_waiter()
+
+
+@pytest.mark.only_on("sqlite")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+@pytest.mark.django_db(transaction=True)
+def test_sleep__on_linux_a_commit_elsewhere_makes_the_waiters_descriptor_readable(
+    sleeper: tuple[Sleeper, list[str]],
+) -> None:
+    """The worker sleeps on a watch of the WAL file, not on a 25 ms timer."""
+    waiting, _ = sleeper
+    waiting.open_waiter_if_needed()
+    waiter = waiting.waiter
+    assert waiter is not None
+    try:
+        fd = waiter.fileno()
+        assert fd is not None
+        assert waiter.check_interval == WATCHED_CHECK_INTERVAL
+        waiter.check()  # consumes what setting the test up wrote
+
+        _enqueue_from_another_connection(0, commit=True).join()
+
+        assert select.select([fd], [], [], 10)[0] == [fd]
+        assert waiter.check() is True
     finally:
         waiting.close_waiter()
 
