@@ -8,11 +8,11 @@ written. Python has no inotify binding of its own; these are the three libc call
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import struct
-import sys
 from typing import Final
+
+from ..libc import linux_libc
 
 IN_MODIFY: Final = 0x002
 IN_DELETE_SELF: Final = 0x400
@@ -33,10 +33,9 @@ class FileWatch:
 
     @classmethod
     def open(cls, path: str) -> FileWatch | None:
-        libc_name = ctypes.util.find_library("c")
-        if not sys.platform.startswith("linux") or not libc_name:
+        libc = linux_libc()
+        if libc is None:
             return None
-        libc = ctypes.CDLL(libc_name, use_errno=True)
         fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
             return None  # out of inotify instances (fs.inotify.max_user_instances)

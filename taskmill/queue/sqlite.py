@@ -162,8 +162,8 @@ class DataVersionWaiter(Waiter):
     own connection.
 
     SQLite changes that number only for commits made by other connections, so the worker's
-    own claims and heartbeats never wake it and nothing needs forgetting: a commit landing
-    between its last claim and its sleep still counts. (Watching the WAL file's size and
+    own claims and heartbeats never count as news, and a commit landing between its last
+    claim and its sleep still does. (Watching the WAL file's size and
     time, as this did before, missed a commit within one clock tick of the worker's own.)
 
     On Linux the worker sleeps on an inotify watch of the WAL file, which every commit

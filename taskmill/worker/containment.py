@@ -15,15 +15,14 @@ killed, and the memory limit can't be read (the worker says so when it starts).
 """
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import re
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Final
+
+from ..libc import linux_libc
 
 PROC: Final = Path("/proc")
 PR_SET_CHILD_SUBREAPER: Final = 36
@@ -102,10 +101,9 @@ def over_memory_limit(pid: int, limit: int) -> int | None:
 
 def become_subreaper() -> bool:
     """Make orphaned descendants of this process its children; False where unsupported."""
-    libc_name = ctypes.util.find_library("c")
-    if not sys.platform.startswith("linux") or not libc_name:
+    libc = linux_libc()
+    if libc is None:
         return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
     return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
 
 

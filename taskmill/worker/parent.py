@@ -5,8 +5,6 @@ A worker started by another process (the web server's autostart) gets SIGTERM, s
 tasks are handed back before it exits; a worker's children are killed outright.
 """
 
-import ctypes
-import ctypes.util
 import os
 import signal
 import sys
@@ -14,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Final
+
+from ..libc import linux_libc
 
 PR_SET_PDEATHSIG: Final = 1
 PARENT_CHECK_INTERVAL: Final = 1.0
@@ -34,10 +34,9 @@ def stop_with_parent(parent_pid: int) -> None:
 
 def set_parent_death_signal(signum: int) -> bool:
     """Ask the kernel for signum when the parent exits; False where that isn't available."""
-    libc_name = ctypes.util.find_library("c")
-    if not sys.platform.startswith("linux") or not libc_name:
+    libc = linux_libc()
+    if libc is None:
         return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
     return bool(libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0)
 
 

@@ -1,5 +1,6 @@
 """Where the supervisor waits between steps: its children's pipes, the pipe signal handlers
-write to, and the queue's waiter (LISTEN on PostgreSQL, PRAGMA data_version on SQLite).
+write to, and the queue's waiter (LISTEN on PostgreSQL, a watch of the WAL file and PRAGMA
+data_version on SQLite).
 
 SIGUSR1 means "work may be there" (sent by the autostart process after an enqueue commits):
 it wakes the sleep as news, on every database.
