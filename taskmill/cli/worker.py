@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS
 
 from .base import Subcommand
+from .checks import run_checks
 
 
 def _queue_list(value: str) -> list[str]:
@@ -99,7 +100,7 @@ def _worker(command: BaseCommand, options: dict[str, Any]) -> None:
     )
     with logging_for(options["verbosity"]):
         if not options["skip_checks"]:
-            retry_at_start(command.check, worker_options.database_alias)
+            retry_at_start(lambda: run_checks(command), worker_options.database_alias)
         require_migrated(worker_options.database_alias)
         run_worker(worker_options)
 

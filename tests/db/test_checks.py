@@ -4,6 +4,7 @@ the setting's name and what is allowed."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from io import StringIO
 from typing import Any
 
@@ -206,3 +207,27 @@ def test_taskmill_command__skip_checks_skips_them(arguments: list[str]) -> None:
         call_command("taskmill", *arguments, stdout=out)
 
     assert json.loads(out.getvalue())
+
+
+@pytest.mark.only_on("sqlite")
+@pytest.mark.django_db(transaction=True)
+def test_taskmill_command__a_sqlite_lock_held_by_another_writer_is_not_taken_for_no_json() -> None:
+    default = connections["default"]
+    default.ensure_connection()
+    features_before = dict(default.features.__dict__)
+    default.features.__dict__.pop("supports_json_field", None)
+    writer = sqlite3.connect(str(default.settings_dict["NAME"]), isolation_level=None)
+    with default.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout = 200")  # Django's probe would give up after this
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        out = StringIO()
+        # Without the lock-free question first: SystemCheckError, fields.E180.
+        call_command("taskmill", "status", "--json", skip_checks=False, stdout=out)
+    finally:
+        writer.close()
+        default.close()  # its next connection has the settings' busy timeout again
+        default.features.__dict__.update(features_before)
+
+    assert json.loads(out.getvalue())
+    assert default.features.supports_json_field is True

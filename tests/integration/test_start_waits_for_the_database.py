@@ -1,7 +1,9 @@
-"""A worker started while its database can't be reached (restarting, failing over) waits for
-it and then runs its tasks, instead of exiting."""
+"""A worker started while its database can't be reached (restarting, failing over) or is
+locked by another writer (SQLite) waits for it and then runs its tasks, instead of exiting."""
 
 import socket
+import sqlite3
+from typing import Final
 
 import pytest
 from django.db import connection
@@ -12,12 +14,10 @@ from tests.processes import WorkerFactory
 from tests.testapp import tasks
 from tests.waiting import WaitUntil
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    # SQLite is a file: there is no server to be away. On MariaDB/MySQL, Django's system
-    # checks are the first to ask the server (its field checks): they wait too.
-    pytest.mark.only_on("postgresql", "mysql"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# The database-fault tests' settings: SQLite's busy timeout is 1 s there.
+SHORT_BUSY_TIMEOUT: Final = {"DJANGO_SETTINGS_MODULE": "tests.chaos.fault_settings"}
 
 
 def _free_port() -> int:
@@ -27,6 +27,9 @@ def _free_port() -> int:
     return port
 
 
+# SQLite is a file: there is no server to be away. On MariaDB/MySQL, Django's system checks
+# are the first to ask the server (its field checks): they wait too.
+@pytest.mark.only_on("postgresql", "mysql")
 def test_a_worker_started_before_its_database_answers_waits_then_runs_the_task(
     worker_process: WorkerFactory, wait_until: WaitUntil
 ) -> None:
@@ -52,3 +55,30 @@ def test_a_worker_started_before_its_database_answers_waits_then_runs_the_task(
     finally:
         worker.stop()
         forwarder.close()
+
+
+@pytest.mark.only_on("sqlite")
+def test_a_worker_started_while_another_writer_holds_sqlites_lock_waits_then_runs_the_task(
+    worker_process: WorkerFactory, wait_until: WaitUntil
+) -> None:
+    result = tasks.noop.enqueue()
+    writer = sqlite3.connect(str(connection.settings_dict["NAME"]), isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        # Django's system checks meet the lock first: they must not read it as "SQLite without
+        # JSON" (fields.E180) and end the start.
+        worker = worker_process("--concurrency", "1", env=SHORT_BUSY_TIMEOUT)
+        wait_until(
+            lambda: "database busy at start, retrying" in worker.output(),
+            timeout=30,
+            message=lambda: f"the worker retrying its start; its log: {worker.output()[-2000:]}",
+        )
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
+    wait_until(
+        lambda: state_of(result.id) == "succeeded",
+        timeout=30,
+        message=lambda: f"the task run once the lock was let go; log: {worker.output()}",
+    )
+    assert worker.popen.poll() is None, "the worker exited"

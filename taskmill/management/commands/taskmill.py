@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from taskmill.cli import SUBCOMMANDS
+from taskmill.cli.checks import run_checks
 
 
 class Command(BaseCommand):
@@ -42,5 +43,5 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         subcommand = SUBCOMMANDS[options["subcommand"]]
         if not options["skip_checks"] and not subcommand.runs_own_checks:
-            self.check()
+            run_checks(self)
         subcommand.run(self, options)
