@@ -32,8 +32,9 @@ class FinalBatches(ABC):
 
     def _finish_sql(self, rows: int) -> str | None:
         """An UPDATE writing `rows` final outcomes, fenced as finish() is, taking per row the
-        parameters _finish_final_batch() binds and RETURNING the ids written; None if the
-        dialect can't (one statement per task then)."""
+        parameters _finish_final_batch() binds and RETURNING the ids written (or telling them
+        otherwise, see _write_final_batch); None if the dialect can't (one statement per task
+        then)."""
         return None
 
     def _finish_final_batch(self, rows: Sequence[FinalRow]) -> set[UUID]:
@@ -71,8 +72,15 @@ class FinalBatches(ABC):
                     prepared_time(changes["expires_at"]),
                 ]
             )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, self._finish_params(values))
+        return self._write_final_batch(sql, self._finish_params(values), rows)
+
+    def _write_final_batch(
+        self, sql: str, params: list[Any], rows: Sequence[FinalRow]
+    ) -> set[UUID]:
+        """Run the batch's UPDATE; return the ids it wrote (dialects without RETURNING
+        override it)."""
+        with connections[self.database_alias].cursor() as cursor:
+            cursor.execute(sql, params)
             # A uuid on PostgreSQL, its hex text on SQLite.
             return {UUID(str(task_id)) for (task_id,) in cursor.fetchall()}
 

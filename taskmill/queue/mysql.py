@@ -1,8 +1,11 @@
 """MariaDB/MySQL queue.
 
 Quirks handled:
-- No UPDATE ... RETURNING: a claim selects ids with FOR UPDATE SKIP LOCKED (MariaDB 10.6+,
-  MySQL 8.0+), then updates them by id, in one transaction.
+- No UPDATE ... RETURNING. A claim selects ids with FOR UPDATE SKIP LOCKED (MariaDB 10.6+,
+  MySQL 8.0+), then updates them by id and reads them back, in one transaction; a plain read
+  first answers the polls that find nothing, most of them. A batch of final outcomes is one
+  UPDATE ... JOIN in a transaction, kept when it matched every row and undone otherwise
+  (each row then takes the one-row path).
 - Django runs MySQL connections at READ COMMITTED, so SKIP LOCKED doesn't take gap locks
   that would make concurrent claimers deadlock.
 - A locking range scan still locks the first index entry past its range: on an index led by
@@ -25,21 +28,20 @@ Quirks handled:
 import contextlib
 import hashlib
 from collections.abc import Sequence
-from datetime import timedelta
+from functools import cached_property
 from math import ceil
 from typing import Any
+from uuid import UUID
 
 import MySQLdb
 from django.db import DatabaseError, transaction
-from django.db.models import F, Func, JSONField, Value
-from django.db.models.functions import Coalesce
 
 from ..exceptions import DatabaseUnavailable
 from ..ids import dashed
 from ..models import TaskRecord
 from ..states import State
 from .base import Queue
-from .clock import DatabaseNow
+from .finishing import FinalRow
 from .lease import MAX_STORED_ATTEMPTS, ClaimRequest
 from .session_lock import SessionLock
 
@@ -67,40 +69,108 @@ class MySQLQueue(Queue):
     def open_session_lock(self, name: str, *, idle_timeout: float) -> SessionLock:
         return NamedLock(self, name, idle_timeout)
 
-    def _claim(self, request: ClaimRequest) -> list[TaskRecord]:
-        manager = TaskRecord.objects.using(self.database_alias)
+    def _finish_sql(self, rows: int) -> str | None:
+        table, c = self.quoted_names()
+        # The batch's values as a derived table (see _row_table), in the order
+        # _finish_final_batch binds them: id, owner, attempt, then the five written.
+        return f"""
+            UPDATE {table} AS t JOIN ({self._row_table(8, rows)}) AS v ON t.{c["id"]} = v.column1
+            SET t.{c["state"]} = v.column4,
+                t.{c["errors"]} = v.column5,
+                t.{c["return_value"]} = v.column6,
+                t.{c["finished_at"]} = v.column7,
+                t.{c["expires_at"]} = v.column8,
+                t.{c["lease_owner"]} = NULL,
+                t.{c["lease_expires_at"]} = NULL,
+                t.{c["cancel_requested_at"]} = NULL,
+                t.{c["unique_key"]} = NULL
+            WHERE t.{c["state"]} = '{State.RUNNING.value}'
+              AND t.{c["lease_owner"]} = v.column2
+              AND t.{c["attempts"]} = v.column3
+              AND NOT t.{c["has_dependants"]}
+        """  # noqa: S608 - only quoted identifiers, placeholders and a State constant
+
+    def _write_final_batch(
+        self, sql: str, params: list[Any], rows: Sequence[FinalRow]
+    ) -> set[UUID]:
+        # No RETURNING: the count of rows the UPDATE matched (Django connects with
+        # CLIENT.FOUND_ROWS) says whether every row passed the fence. Nearly always it does;
+        # otherwise the batch is undone and each row takes the one-row path, which tells a
+        # lost lease from a task with dependants.
         with transaction.atomic(using=self.database_alias):
-            ids = list(
-                manager.select_for_update(skip_locked=True)
-                .filter(
-                    state=State.READY,
-                    queue_name__in=list(request.queue_names),
-                    run_after__lte=DatabaseNow(),
-                    attempts__lt=MAX_STORED_ATTEMPTS,
-                )
-                .order_by("-priority", "run_after", "id")
-                .values_list("id", flat=True)[: request.limit]
-            )
-            if ids:
-                manager.filter(id__in=ids).update(
-                    state=State.RUNNING,
-                    attempts=F("attempts") + 1,
-                    lease_owner=request.worker_id,
-                    lease_expires_at=DatabaseNow()
-                    + Value(timedelta(seconds=request.lease_seconds)),
-                    started_at=Coalesce("started_at", DatabaseNow()),
-                    last_attempted_at=DatabaseNow(),
-                    worker_ids=Func(
-                        F("worker_ids"),
-                        Value("$"),
-                        Value(request.worker_id),
-                        function="JSON_ARRAY_APPEND",
-                        output_field=JSONField(),
-                    ),
-                )
-        if not ids:
-            return []
-        return list(manager.filter(id__in=ids))
+            with self.connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                matched = cursor.rowcount
+            if matched == len(rows):
+                return {row.lease.task_id for row in rows}
+            transaction.set_rollback(True, using=self.database_alias)
+        return set()
+
+    def _claim(self, request: ClaimRequest) -> list[TaskRecord]:
+        queues = list(request.queue_names)
+        names = ", ".join(["%s"] * len(queues))
+        with self.connection.cursor() as cursor:
+            # Polling is how a worker learns of new tasks here, and most polls find none: one
+            # plain read answers them, without a transaction or a lock.
+            cursor.execute(self._any_ready_sql.format(names=names), queues)
+            if cursor.fetchone() is None:
+                return []
+        with transaction.atomic(using=self.database_alias), self.connection.cursor() as cursor:
+            cursor.execute(self._pick_sql.format(names=names), [*queues, request.limit])
+            ids = [row[0] for row in cursor.fetchall()]
+            if not ids:
+                return []
+            marks = ", ".join(["%s"] * len(ids))
+            lease = round(request.lease_seconds * 1_000_000)
+            worker = request.worker_id
+            cursor.execute(self._take_sql.format(ids=marks), [worker, lease, worker, *ids])
+            # Read under the transaction's locks, as the UPDATE left them.
+            cursor.execute(self._claimed_rows_sql.format(ids=marks), ids)
+            return self.rows.records(cursor, self.database_alias)
+
+    # The claim's statements, written out once rather than built by the ORM on every claim
+    # (which cost more CPU than the round trips). {names} and {ids} are lists of %s.
+
+    @cached_property
+    def _ready_condition(self) -> str:
+        _, c = self.quoted_names()
+        return (
+            f"{c['state']} = '{State.READY.value}' AND {c['queue_name']} IN ({{names}})"
+            f" AND {c['run_after']} <= UTC_TIMESTAMP(6) AND {c['attempts']} < {MAX_STORED_ATTEMPTS}"
+        )
+
+    @cached_property
+    def _any_ready_sql(self) -> str:
+        table, _ = self.quoted_names()
+        return f"SELECT 1 FROM {table} WHERE {self._ready_condition} LIMIT 1"  # noqa: S608 - quoted identifiers only
+
+    @cached_property
+    def _pick_sql(self) -> str:
+        table, c = self.quoted_names()
+        return (
+            f"SELECT {c['id']} FROM {table} WHERE {self._ready_condition}"  # noqa: S608 - quoted identifiers only
+            f" ORDER BY {c['priority']} DESC, {c['run_after']}, {c['id']}"
+            " LIMIT %s FOR UPDATE SKIP LOCKED"
+        )
+
+    @cached_property
+    def _take_sql(self) -> str:
+        table, c = self.quoted_names()
+        now = "UTC_TIMESTAMP(6)"
+        return (
+            f"UPDATE {table} SET {c['state']} = '{State.RUNNING.value}',"  # noqa: S608 - quoted identifiers only
+            f" {c['attempts']} = {c['attempts']} + 1, {c['lease_owner']} = %s,"
+            f" {c['lease_expires_at']} = {now} + INTERVAL %s MICROSECOND,"
+            f" {c['started_at']} = COALESCE({c['started_at']}, {now}),"
+            f" {c['last_attempted_at']} = {now},"
+            f" {c['worker_ids']} = JSON_ARRAY_APPEND({c['worker_ids']}, '$', %s)"
+            f" WHERE {c['id']} IN ({{ids}})"
+        )
+
+    @cached_property
+    def _claimed_rows_sql(self) -> str:
+        table, c = self.quoted_names()
+        return f"SELECT * FROM {table} WHERE {c['id']} IN ({{ids}})"  # noqa: S608 - quoted identifiers only
 
 
 class NamedLock(SessionLock):
