@@ -42,6 +42,7 @@ MEASUREMENTS: Final = (
     Measurement(
         key="pickup_claim_p50", label="  p50 of: claim begins to task starts", unit="ms", digits=1
     ),
+    Measurement(key="after_task_cpu", label="worker CPU right after a task", unit="%", digits=2),
     Measurement(key="idle_cpu", label="idle worker CPU", unit="%", digits=2),
     Measurement(key="idle_rss", label="idle worker RSS (sum of VmRSS)", unit="MB", digits=1),
     Measurement(key="idle_pss", label="idle worker PSS (shared pages split)", unit="MB", digits=1),
@@ -85,6 +86,11 @@ def describe(plan: Plan) -> dict[str, str]:
             "task start minus enqueue call"
         ),
         "pickup_wake_p50": "split at the row's started_at, stamped just before the claim query",
+        "after_task_cpu": (
+            f"supervisor + children over the {plan.after_task_seconds:g} s after the last "
+            "pickup task finished (without a pushed wake-up, the worker looks for work every "
+            "0.02 s for 2 s after finding some)"
+        ),
         "idle_cpu": (
             f"supervisor + children over {plan.idle_seconds:g} s, % of one core, "
             f"after {plan.settle_seconds:g} s idle"

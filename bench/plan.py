@@ -13,6 +13,7 @@ class Plan:
     concurrency: int  # the worker's --concurrency
     latency_samples: int  # tasks enqueued one at a time into an idle worker
     latency_spacing: float  # seconds between one task finishing and the next enqueue
+    after_task_seconds: float  # the window right after a task, while the worker looks often
     settle_seconds: float  # idle time before sampling, so the worker's polling has backed off
     idle_seconds: float  # the window idle CPU is measured over
 
@@ -28,6 +29,7 @@ DEFAULT_PLAN = Plan(
     concurrency=2,
     latency_samples=200,
     latency_spacing=0.02,
+    after_task_seconds=2.0,
     settle_seconds=2.5,
     idle_seconds=10.0,
 )
@@ -40,6 +42,7 @@ QUICK_PLAN = Plan(
     concurrency=2,
     latency_samples=10,
     latency_spacing=0.02,
+    after_task_seconds=1.0,
     settle_seconds=0.5,
     idle_seconds=1.0,
 )

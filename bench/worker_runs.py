@@ -116,6 +116,7 @@ def measure_idle_worker(plan: Plan, log_dir: Path) -> tuple[dict[str, Figure], d
         ready_after = time.monotonic() - worker.started
         time.sleep(plan.settle_seconds)
         pickups = _sample_pickup(plan)
+        after_task_cpu, _, _ = _idle_cost(worker.pid, plan.after_task_seconds)
         time.sleep(plan.settle_seconds)
         cpu, rss, pss = _idle_cost(worker.pid, plan.idle_seconds)
     flush_queue()
@@ -126,6 +127,7 @@ def measure_idle_worker(plan: Plan, log_dir: Path) -> tuple[dict[str, Figure], d
         "pickup_max": figure([ordered[-1]], "ms"),
         "pickup_wake_p50": figure([statistics.median(p.wake_ms for p in pickups)], "ms"),
         "pickup_claim_p50": figure([statistics.median(p.claim_ms for p in pickups)], "ms"),
+        "after_task_cpu": figure([after_task_cpu], "%"),
         "idle_cpu": figure([cpu], "%"),
         "idle_rss": figure([rss], "MB"),
         "idle_pss": figure([pss], "MB"),

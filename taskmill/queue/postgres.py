@@ -312,6 +312,8 @@ class PostgresQueue(Queue):
 class ListenWaiter(Waiter):
     """Wakes on NOTIFY, over a connection of its own kept in autocommit."""
 
+    pushes = True
+
     def __init__(self, queue: PostgresQueue) -> None:
         wrapper = queue.connection
         self.connection = wrapper.get_new_connection(wrapper.get_connection_params())

@@ -171,6 +171,8 @@ class DataVersionWaiter(Waiter):
     the file, it reads the number every COMMIT_CHECK_INTERVAL.
     """
 
+    pushes = True
+
     def __init__(self, wrapper: BaseDatabaseWrapper, wal_path: str | None = None) -> None:
         self.wrapper = wrapper
         self.watch = FileWatch.open(wal_path) if wal_path is not None else None

@@ -6,6 +6,9 @@ class Waiter:
 
     #: How often check() should be called while waiting, or None if it never needs calling.
     check_interval: float | None = None
+    #: Whether news of work (an enqueue's commit) ends the sleep; a worker whose waiter
+    #: doesn't push looks for work more often after finding some.
+    pushes: bool = False
 
     def fileno(self) -> int | None:
         """A file descriptor that becomes readable on news, or None."""

@@ -47,6 +47,11 @@ class Sleeper:
         if self.waiter is None:
             self.waiter = self.queue.open_waiter()
 
+    @property
+    def pushes_news(self) -> bool:
+        """Whether news of work wakes the sleep (else only a claim finds it)."""
+        return self.waiter is not None and self.waiter.pushes
+
     def close_waiter(self) -> None:
         if self.waiter is not None:
             with contextlib.suppress(Exception):

@@ -41,6 +41,11 @@ from .startup import retry_at_start
 logger = logging.getLogger("taskmill.worker")
 
 MIN_POLL: Final = 0.05
+# Without a pushed wake-up (MariaDB/MySQL, or a lost LISTEN connection) the claim is the only
+# way to learn of new work: tasks tend to come in runs, so for a while after its last claim
+# that found work the worker looks this often, at the cost of an empty claim each time.
+ACTIVE_POLL: Final = 0.02
+ACTIVE_POLL_WINDOW: Final = 2.0
 RECONNECT_MIN: Final = 0.5
 RECONNECT_MAX: Final = 10.0
 CANCEL_CHECK_INTERVAL: Final = 0.5
@@ -87,6 +92,7 @@ class Supervisor:
         )
         self.sleeper = Sleeper(self.queue)
         self.poll_delay = MIN_POLL
+        self.last_found_work_at = -ACTIVE_POLL_WINDOW
         self.next_claim_at = 0.0
         self.next_heartbeat_at = 0.0
         self.next_rescue_at = 0.0
@@ -356,11 +362,15 @@ class Supervisor:
         if claimed:
             self.drained = False
             self.poll_delay = MIN_POLL
+            self.last_found_work_at = now
             self.next_claim_at = now
             return
         self.drained = not self.tasks.running
-        self.poll_delay = min(self.poll_delay * 2, self.settings.POLL_INTERVAL)
-        self.next_claim_at = now + self.poll_delay
+        if now - self.last_found_work_at < ACTIVE_POLL_WINDOW and not self.sleeper.pushes_news:
+            delay = ACTIVE_POLL
+        else:
+            self.poll_delay = delay = min(self.poll_delay * 2, self.settings.POLL_INTERVAL)
+        self.next_claim_at = now + min(delay, self.settings.POLL_INTERVAL)
 
     def _store_reports_if_due(self, now: float) -> None:
         if now < self.next_report_at or not self.tasks.has_reports():

@@ -23,6 +23,7 @@ EXPECTED = (
     "pickup_p50",
     "pickup_p95",
     "pickup_max",
+    "after_task_cpu",
     "idle_cpu",
     "idle_rss",
 )

@@ -1,0 +1,74 @@
+"""When an idle worker claims again: soon after finding work where nothing pushes news of the
+next task (MariaDB/MySQL, a lost LISTEN connection), backing off where something does."""
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+
+from taskmill.worker.setup import build_options
+from taskmill.worker.supervisor import ACTIVE_POLL, ACTIVE_POLL_WINDOW, MIN_POLL, Supervisor
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def supervisor() -> Iterator[Supervisor]:
+    supervisor = Supervisor(
+        build_options(
+            backend_alias="default",
+            queues=None,
+            concurrency=1,
+            max_tasks_per_child=None,
+            burst=False,
+            grace=30.0,
+            pool="solo",
+        )
+    )
+    supervisor.sleeper.open_waiter_if_needed()
+    yield supervisor
+    supervisor.sleeper.close_waiter()
+
+
+def _delays_after_work(supervisor: Supervisor, empty_claims: int, *, start: float) -> list[float]:
+    """Claim once with work found at `start`, then empty; return each wait before the next."""
+    supervisor._adapt_poll(start, claimed=1, asked=1)
+    delays, now = [], start
+    for _ in range(empty_claims):
+        supervisor._adapt_poll(now, claimed=0, asked=1)
+        delays.append(round(supervisor.next_claim_at - now, 6))
+        now = supervisor.next_claim_at
+    return delays
+
+
+def test_the_waiter_pushes_news_except_on_mysql(supervisor: Supervisor) -> None:
+    assert supervisor.sleeper.pushes_news is (connection.vendor != "mysql")
+
+
+def test_without_pushed_news_the_worker_looks_often_for_a_while_after_finding_work(
+    supervisor: Supervisor,
+) -> None:
+    supervisor.sleeper.close_waiter()  # as when the channel is lost, or on MariaDB/MySQL
+
+    delays = _delays_after_work(supervisor, 110, start=1000.0)
+
+    often = next(index for index, delay in enumerate(delays) if delay != ACTIVE_POLL)
+    assert ACTIVE_POLL_WINDOW <= often * ACTIVE_POLL <= ACTIVE_POLL_WINDOW + ACTIVE_POLL
+    # Then it backs off as a worker with news pushed does, up to POLL_INTERVAL (1 s).
+    assert delays[often : often + 6] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+
+
+def test_with_pushed_news_the_worker_backs_off_at_once(supervisor: Supervisor) -> None:
+    if not supervisor.sleeper.pushes_news:
+        pytest.skip("MariaDB/MySQL push no news")
+
+    assert _delays_after_work(supervisor, 6, start=1000.0) == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    assert MIN_POLL == 0.05  # the first of those doubles it
+
+
+def test_the_often_look_never_waits_longer_than_poll_interval(supervisor: Supervisor) -> None:
+    supervisor.sleeper.close_waiter()
+    supervisor.settings = dataclasses.replace(supervisor.settings, POLL_INTERVAL=0.01)
+
+    assert set(_delays_after_work(supervisor, 20, start=1000.0)) == {0.01}
