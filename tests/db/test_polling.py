@@ -7,25 +7,15 @@ from collections.abc import Iterator
 import pytest
 from django.db import connection
 
-from taskmill.worker.setup import build_options
 from taskmill.worker.supervisor import ACTIVE_POLL, ACTIVE_POLL_WINDOW, MIN_POLL, Supervisor
+from tests.supervisors import supervisor_in_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def supervisor() -> Iterator[Supervisor]:
-    supervisor = Supervisor(
-        build_options(
-            backend_alias="default",
-            queues=None,
-            concurrency=1,
-            max_tasks_per_child=None,
-            burst=False,
-            grace=30.0,
-            pool="solo",
-        )
-    )
+    supervisor = supervisor_in_process("solo")
     supervisor.sleeper.open_waiter_if_needed()
     yield supervisor
     supervisor.sleeper.close_waiter()

@@ -9,9 +9,8 @@ from taskmill.exceptions import DatabaseUnavailable
 from taskmill.models import TaskRecord
 from taskmill.queue import get_queue
 from taskmill.queue.errors import translate
-from taskmill.worker.setup import build_options
-from taskmill.worker.supervisor import Supervisor
 from tests.lock_waits import in_other_session
+from tests.supervisors import supervisor_in_process
 from tests.testapp import tasks
 
 pytestmark = [
@@ -63,24 +62,10 @@ def _lock_row(task_id: str) -> list[str]:
         return [str(row_id) for row_id in rows.values_list("id", flat=True)]
 
 
-def _supervisor(pool: str) -> Supervisor:
-    return Supervisor(
-        build_options(
-            backend_alias="default",
-            queues=None,
-            concurrency=1,
-            max_tasks_per_child=None,
-            burst=False,
-            grace=30.0,
-            pool=pool,
-        )
-    )
-
-
 def test_the_supervisor_bounds_its_session_again_after_a_reconnect() -> None:
     if connection.vendor == "mysql" and not connection.mysql_is_mariadb:  # type: ignore[attr-defined]  # the stubs lack it
         pytest.skip("MySQL has no idle transaction timeout")
-    supervisor = _supervisor("fork")
+    supervisor = supervisor_in_process("fork")
     expected = {"postgresql": "30s", "mysql": "30"}[connection.vendor]  # LEASE_SECONDS
 
     supervisor._bound_stalled_transactions()
@@ -94,6 +79,6 @@ def test_the_supervisor_bounds_its_session_again_after_a_reconnect() -> None:
 
 def test_the_solo_pool_leaves_its_tasks_transactions_unbounded() -> None:
     connection.close()  # a session of its own, whatever earlier tests set
-    _supervisor("solo")._bound_stalled_transactions()
+    supervisor_in_process("solo")._bound_stalled_transactions()
 
     assert _session_bound() in {"0", "0ms"}
