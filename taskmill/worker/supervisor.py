@@ -4,18 +4,21 @@ outcomes, heartbeats, rescues, and shuts down gracefully. It never runs user cod
 run() is a loop around run_once() (named steps) and _wait_for_work().
 """
 
+import heapq
 import logging
+import math
 import os
 import random
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 from uuid import UUID
 
 from django.db import DatabaseError, InterfaceError
+from django.utils import timezone
 
 from ..conf import get_settings
 from ..exceptions import QueueBusy, QueueError
@@ -46,6 +49,9 @@ MIN_POLL: Final = 0.05
 # that found work the worker looks this often, at the cost of an empty claim each time.
 ACTIVE_POLL: Final = 0.02
 ACTIVE_POLL_WINDOW: Final = 2.0
+# A retry this worker wrote is claimed this long after its due time, not at the next poll:
+# the claim compares with the database's clock, which may run a little behind.
+DUE_MARGIN: Final = 0.01
 RECONNECT_MIN: Final = 0.5
 RECONNECT_MAX: Final = 10.0
 CANCEL_CHECK_INTERVAL: Final = 0.5
@@ -93,6 +99,7 @@ class Supervisor:
         self.sleeper = Sleeper(self.queue)
         self.poll_delay = MIN_POLL
         self.last_found_work_at = -ACTIVE_POLL_WINDOW
+        self.retries_due: list[float] = []  # when retries this worker wrote fall due (a heap)
         self.next_claim_at = 0.0
         self.next_heartbeat_at = 0.0
         self.next_rescue_at = 0.0
@@ -293,6 +300,8 @@ class Supervisor:
                 self.attempts_recorded += 1
                 if write.transition.is_final:
                     finished.append((running, changes))
+                elif write.transition.run_after is not None:
+                    self._expect_due(write.transition.run_after)
             self.tasks.forget(running.lease.task_id)
         del pending[: len(batch)]
         self.write_due_at = None
@@ -359,6 +368,8 @@ class Supervisor:
         self._reap_finished()
 
     def _adapt_poll(self, now: float, *, claimed: int, asked: int) -> None:
+        while self.retries_due and self.retries_due[0] <= now:
+            heapq.heappop(self.retries_due)  # this claim looked for them
         if claimed:
             self.drained = False
             self.poll_delay = MIN_POLL
@@ -370,7 +381,15 @@ class Supervisor:
             delay = ACTIVE_POLL
         else:
             self.poll_delay = delay = min(self.poll_delay * 2, self.settings.POLL_INTERVAL)
-        self.next_claim_at = now + min(delay, self.settings.POLL_INTERVAL)
+        next_due = self.retries_due[0] if self.retries_due else math.inf
+        self.next_claim_at = min(now + min(delay, self.settings.POLL_INTERVAL), next_due)
+
+    def _expect_due(self, run_after: datetime) -> None:
+        """Claim again when a retry this worker just wrote falls due, rather than up to
+        POLL_INTERVAL later: nothing else tells an idle worker of it."""
+        due = time.monotonic() + (run_after - timezone.now()).total_seconds() + DUE_MARGIN
+        heapq.heappush(self.retries_due, due)
+        self.next_claim_at = min(self.next_claim_at, due)
 
     def _store_reports_if_due(self, now: float) -> None:
         if now < self.next_report_at or not self.tasks.has_reports():

@@ -1,13 +1,23 @@
 """When an idle worker claims again: soon after finding work where nothing pushes news of the
-next task (MariaDB/MySQL, a lost LISTEN connection), backing off where something does."""
+next task (MariaDB/MySQL, a lost LISTEN connection), backing off where something does, and
+when a retry it wrote falls due."""
 
 import dataclasses
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
-from taskmill.worker.supervisor import ACTIVE_POLL, ACTIVE_POLL_WINDOW, MIN_POLL, Supervisor
+from taskmill.worker.supervisor import (
+    ACTIVE_POLL,
+    ACTIVE_POLL_WINDOW,
+    DUE_MARGIN,
+    MIN_POLL,
+    Supervisor,
+)
 from tests.supervisors import supervisor_in_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,3 +72,25 @@ def test_the_often_look_never_waits_longer_than_poll_interval(supervisor: Superv
     supervisor.settings = dataclasses.replace(supervisor.settings, POLL_INTERVAL=0.01)
 
     assert set(_delays_after_work(supervisor, 20, start=1000.0)) == {0.01}
+
+
+def test_a_retry_the_worker_wrote_is_claimed_when_due_not_at_the_next_poll(
+    supervisor: Supervisor,
+) -> None:
+    supervisor.poll_delay = 0.5  # backed off: the next poll would be POLL_INTERVAL (1 s) away
+    start = time.monotonic()
+    supervisor._expect_due(timezone.now() + timedelta(seconds=0.3))
+    supervisor._expect_due(timezone.now() + timedelta(seconds=0.6))
+
+    supervisor._adapt_poll(start, claimed=0, asked=1)
+    first = supervisor.next_claim_at
+    # The claim at the first due time finds nothing (another worker took the task, say).
+    supervisor._adapt_poll(first, claimed=0, asked=1)
+    second = supervisor.next_claim_at
+    supervisor._adapt_poll(second, claimed=0, asked=1)
+
+    # Each is due a little after its time (DUE_MARGIN); the bound above leaves room for a
+    # slow machine between reading the two clocks, and stays short of the 1 s poll.
+    assert 0.3 + DUE_MARGIN <= first - start < 0.8
+    assert 0.6 + DUE_MARGIN <= second - start < 1.1
+    assert supervisor.next_claim_at - second == pytest.approx(1.0)  # then polling again
