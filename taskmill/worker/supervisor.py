@@ -433,8 +433,14 @@ class Supervisor:
             self.pool.announce_finished(finished)
 
     def _maintain_if_due(self, now: float) -> None:
-        if self.maintenance is not None and not self.stop_requested:
-            self.maintenance.run_once(now)
+        if (
+            self.maintenance is not None
+            and not self.stop_requested
+            and self.maintenance.run_once(now)
+        ):
+            # Its own waiter doesn't see these inserts (SQLite's data_version counts other
+            # connections' commits; MariaDB has no waiter): the leader claims at once.
+            self.next_claim_at = now
 
     # -- Waiting, errors, shutdown ------------------------------------------------------------
 

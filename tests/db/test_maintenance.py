@@ -137,12 +137,14 @@ def test_maintenance__only_the_leader_enqueues_due_schedules() -> None:
     leader.start([spec])
     follower.start([spec])
 
-    leader.run_once(100.0)
-    follower.run_once(100.0)
+    # What each enqueued: the leader's supervisor claims at once when it is not nothing.
+    assert leader.run_once(100.0) == 1
+    assert follower.run_once(100.0) == 0
 
     assert leader.is_leader(100.0)
     assert not follower.is_leader(100.0)
     assert TaskRecord.objects.filter(schedule__name="often").count() == 1
+    assert leader.run_once(100.01) == 0  # the next due time is an hour away
     assert Schedule.objects.get().last_due_at is not None
     assert leader.next_step_at > 100.0
 

@@ -11,6 +11,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from taskmill.models import TaskRecord
+from taskmill.schedules import build_spec
 from taskmill.worker.supervisor import (
     ACTIVE_POLL,
     ACTIVE_POLL_WINDOW,
@@ -94,3 +96,22 @@ def test_a_retry_the_worker_wrote_is_claimed_when_due_not_at_the_next_poll(
     assert 0.3 + DUE_MARGIN <= first - start < 0.8
     assert 0.6 + DUE_MARGIN <= second - start < 1.1
     assert supervisor.next_claim_at - second == pytest.approx(1.0)  # then polling again
+
+
+def test_the_leader_claims_at_once_after_enqueueing_due_schedules(supervisor: Supervisor) -> None:
+    assert supervisor.maintenance is not None
+    spec = build_spec(
+        name="often",
+        task_path="tests.testapp.tasks.noop",
+        backend="default",
+        every=3600,
+        start_now=True,
+    )
+    supervisor.maintenance.start([spec])
+    now = time.monotonic()
+    supervisor.next_claim_at = now + 1.0  # backed off
+
+    supervisor._maintain_if_due(now)
+
+    assert TaskRecord.objects.filter(schedule__name="often").count() == 1
+    assert supervisor.next_claim_at == now
