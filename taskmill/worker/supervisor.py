@@ -305,6 +305,8 @@ class Supervisor:
             self.tasks.forget(running.lease.task_id)
         del pending[: len(batch)]
         self.write_due_at = None
+        if self.queue.take_released_work():
+            self.next_claim_at = time.monotonic()
         if finished:
             self.pool.announce_recorded(finished)
 

@@ -184,3 +184,22 @@ def test_finish_many__values_with_quotes_backslashes_braces_and_nulls_are_stored
     assert all(changes is not None for changes in written)
     rows = {r.id: r for r in TaskRecord.objects.all()}
     assert [rows[r.id].return_value for r in claimed] == values
+
+
+def test_finish_many__tells_the_worker_once_that_it_made_dependants_ready(
+    queue: Queue,
+) -> None:
+    dependency = tasks.noop.enqueue()
+    tasks.noop.using(depends_on=[dependency]).enqueue()
+    lonely = tasks.noop.enqueue()
+    claimed = {str(r.id): r for r in _claim(queue)}
+    assert set(claimed) == {dependency.id, lonely.id}  # the dependant is blocked
+    queue.take_released_work()  # the queue object is shared: forget other tests' news
+
+    queue.finish_many([_succeeded(claimed[lonely.id], None)], now=timezone.now())
+    assert queue.take_released_work() is False
+
+    queue.finish_many([_succeeded(claimed[dependency.id], None)], now=timezone.now())
+    # Its own waiter may not see this write: the worker claims at once instead.
+    assert queue.take_released_work() is True
+    assert queue.take_released_work() is False
