@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property, partial
 from traceback import format_exception_only
@@ -60,26 +60,11 @@ class Queue(Inserting, FinalBatches, ABC):
 
     def __init__(self, database_alias: str) -> None:
         self.database_alias = database_alias
-        self.graph = DependencyGraph(database_alias, self._released)
+        self.graph = DependencyGraph(database_alias, self.made_ready)
         # Tasks a worker's queue calls brought to a final state without a child running them
         # to their end (rescued for good, dependants cancelled by a failure): the supervisor
         # takes them (take_finished_aside) to announce task_finished through a child.
         self._finished_aside: list[TaskRecord] = []
-        self._released_work = False  # see take_released_work
-
-    def _released(self, queue_names: Iterable[str]) -> None:
-        self.notify(queue_names)
-        transaction.on_commit(self._note_released_work, using=self.database_alias)
-
-    def _note_released_work(self) -> None:
-        self._released_work = True
-
-    def take_released_work(self) -> bool:
-        """Tell whether this queue's calls made blocked tasks ready since the last call (a
-        dependency finished): a worker's own waiter doesn't see its own writes on every
-        database, so the worker that released them claims at once."""
-        released, self._released_work = self._released_work, False
-        return released
 
     def cancel(self, task_id: UUID) -> bool | None:
         """Cancel a queued task, or flag a running one for its worker to kill.

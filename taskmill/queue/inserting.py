@@ -39,11 +39,41 @@ class Inserting(ABC):
     def connection(self) -> BaseDatabaseWrapper:
         return connections[self.database_alias]
 
+    # Set when a commit of this process made tasks ready (see take_made_ready).
+    _made_ready: bool = False
+
     def notify(self, queue_names: Iterable[str]) -> None:  # noqa: B027 - a hook for dialects
         """Wake workers serving these queues once the current transaction commits.
 
         Polling finds every task anyway; dialects that can push a wake-up override this.
         """
+
+    def made_ready(self, queue_names: Iterable[str]) -> None:
+        """Tasks of these queues became ready in the current transaction: wake the workers
+        serving them, this process's included, once it commits."""
+        names = set(queue_names)
+        if not names:
+            return
+        self.notify(names)
+        self._note_made_ready_on_commit()
+
+    def _note_made_ready_on_commit(self) -> None:
+        transaction.on_commit(self._note_made_ready, using=self.database_alias)
+
+    def _note_made_ready(self) -> None:
+        self._made_ready = True
+
+    def take_made_ready(self) -> bool:
+        """Tell whether this process's writes through this queue made tasks ready since the
+        last call (an insert, dependants released).
+
+        A worker's own waiter doesn't see its own writes on every database (SQLite's
+        data_version counts other connections' commits; MariaDB has no waiter), so a worker
+        that made work ready itself (the leader's scheduled runs, a finished dependency's
+        dependants) claims at once instead of at its next poll.
+        """
+        made, self._made_ready = self._made_ready, False
+        return made
 
     def insert(
         self,
@@ -62,6 +92,8 @@ class Inserting(ABC):
         if len(records) == 1 and records[0].unique_key is None and not any(dependencies):
             # The common enqueue() in one statement: no transaction, no separate wake-up.
             self._insert_one(records[0])
+            if records[0].state == State.READY:
+                self._note_made_ready_on_commit()
             return list(records)
         with transaction.atomic(using=using):
             linked = [
@@ -78,7 +110,7 @@ class Inserting(ABC):
             }
             final = [stored.get(id(record), record) for record in records]
             self.graph.link(final, records, linked)
-            self.notify(
+            self.made_ready(
                 {
                     record.queue_name
                     for record, original in zip(final, records, strict=True)
@@ -105,7 +137,7 @@ class Inserting(ABC):
         with transaction.atomic(using=self.database_alias):
             self._write_copies(copies)
             if copies.template.state == State.READY:
-                self.notify([copies.template.queue_name])
+                self.made_ready([copies.template.queue_name])
 
     def _write_copies(self, copies: Copies) -> None:
         """Write the rows of `copies` (dialects with a faster bulk path override this)."""

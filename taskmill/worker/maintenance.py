@@ -174,20 +174,20 @@ class Maintenance:
     def is_leader(self, now: float) -> bool:
         return now < self.leader_until
 
-    def run_once(self, now: float) -> int:
+    def run_once(self, now: float) -> None:
         """Renew or try to take the lease when due; as leader, schedule, prune and vacuum when
-        due. Return how many scheduled tasks were enqueued."""
+        due."""
         if now >= self.next_lease_at:
             self._lead_or_follow(now)
         if not self.is_leader(now):
-            return 0
-        enqueued = self._enqueue_due(now) if now >= self.next_schedule_at else 0
+            return
+        if now >= self.next_schedule_at:
+            self._enqueue_due(now)
         if now >= self.next_prune_at:
             done = self.pruner.run_once()
             self.next_prune_at = now + (PRUNE_INTERVAL if done else MIN_STEP)
         if self.vacuumer is not None:
             self.vacuumer.run_once(now)
-        return enqueued
 
     def _lead_or_follow(self, now: float) -> None:
         lease = self.settings.LEASE_SECONDS
@@ -205,13 +205,12 @@ class Maintenance:
         # takes at most about 1.3 leases.
         self.next_lease_at = now + lease / 3 * random.uniform(0.8, 1.0)  # noqa: S311
 
-    def _enqueue_due(self, now: float) -> int:
+    def _enqueue_due(self, now: float) -> None:
         tick = self.scheduler.enqueue_due()
         wait = SCHEDULE_RECHECK
         if tick.next_due_at is not None:
             wait = min(wait, (tick.next_due_at - tick.now).total_seconds())
         self.next_schedule_at = now + max(MIN_STEP, wait)
-        return tick.enqueued
 
     @property
     def next_step_at(self) -> float:

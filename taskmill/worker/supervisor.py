@@ -305,8 +305,6 @@ class Supervisor:
             self.tasks.forget(running.lease.task_id)
         del pending[: len(batch)]
         self.write_due_at = None
-        if self.queue.take_released_work():
-            self.next_claim_at = time.monotonic()
         if finished:
             self.pool.announce_recorded(finished)
 
@@ -435,18 +433,14 @@ class Supervisor:
             self.pool.announce_finished(finished)
 
     def _maintain_if_due(self, now: float) -> None:
-        if (
-            self.maintenance is not None
-            and not self.stop_requested
-            and self.maintenance.run_once(now)
-        ):
-            # Its own waiter doesn't see these inserts (SQLite's data_version counts other
-            # connections' commits; MariaDB has no waiter): the leader claims at once.
-            self.next_claim_at = now
+        if self.maintenance is not None and not self.stop_requested:
+            self.maintenance.run_once(now)
 
     # -- Waiting, errors, shutdown ------------------------------------------------------------
 
     def _wait_for_work(self) -> None:
+        if self.queue.take_made_ready():  # news its own waiter may not bring
+            self.next_claim_at = time.monotonic()
         if self.options.solo:
             if self.next_claim_at > time.monotonic() and not self._should_exit():
                 time.sleep(max(0.0, min(self.next_claim_at - time.monotonic(), MIN_POLL * 4)))

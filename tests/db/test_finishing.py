@@ -194,12 +194,12 @@ def test_finish_many__tells_the_worker_once_that_it_made_dependants_ready(
     lonely = tasks.noop.enqueue()
     claimed = {str(r.id): r for r in _claim(queue)}
     assert set(claimed) == {dependency.id, lonely.id}  # the dependant is blocked
-    queue.take_released_work()  # the queue object is shared: forget other tests' news
+    queue.take_made_ready()  # the queue object is shared: forget other tests' news
 
     queue.finish_many([_succeeded(claimed[lonely.id], None)], now=timezone.now())
-    assert queue.take_released_work() is False
+    assert queue.take_made_ready() is False
 
     queue.finish_many([_succeeded(claimed[dependency.id], None)], now=timezone.now())
     # Its own waiter may not see this write: the worker claims at once instead.
-    assert queue.take_released_work() is True
-    assert queue.take_released_work() is False
+    assert queue.take_made_ready() is True
+    assert queue.take_made_ready() is False

@@ -3,8 +3,9 @@ Pruner and the Vacuumer."""
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db import connection, connections
@@ -14,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from taskmill.conf import get_settings
 from taskmill.models import Leadership, Schedule, TaskRecord
+from taskmill.queue import get_queue
 from taskmill.queue.leader import LeaderLease
 from taskmill.queue.pruning import Selection, delete_batches
 from taskmill.queue.vacuum import open_table_vacuum
@@ -125,7 +127,9 @@ def maintenance(worker_id: str) -> Maintenance:
     )
 
 
-def test_maintenance__only_the_leader_enqueues_due_schedules() -> None:
+def test_maintenance__only_the_leader_enqueues_due_schedules(
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
     spec = build_spec(
         name="often",
         task_path="tests.testapp.tasks.noop",
@@ -137,14 +141,22 @@ def test_maintenance__only_the_leader_enqueues_due_schedules() -> None:
     leader.start([spec])
     follower.start([spec])
 
-    # What each enqueued: the leader's supervisor claims at once when it is not nothing.
-    assert leader.run_once(100.0) == 1
-    assert follower.run_once(100.0) == 0
+    queue = get_queue("default")
+    queue.take_made_ready()  # the queue object is shared: forget other tests' news
+    # The leader's enqueue is news for its own supervisor, which claims at once.
+    with django_capture_on_commit_callbacks(execute=True):  # the test's transaction commits
+        leader.run_once(100.0)
+    assert queue.take_made_ready() is True
+    with django_capture_on_commit_callbacks(execute=True):
+        follower.run_once(100.0)
+    assert queue.take_made_ready() is False
 
     assert leader.is_leader(100.0)
     assert not follower.is_leader(100.0)
     assert TaskRecord.objects.filter(schedule__name="often").count() == 1
-    assert leader.run_once(100.01) == 0  # the next due time is an hour away
+    with django_capture_on_commit_callbacks(execute=True):
+        leader.run_once(100.01)
+    assert queue.take_made_ready() is False  # the next due time is an hour away
     assert Schedule.objects.get().last_due_at is not None
     assert leader.next_step_at > 100.0
 
