@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Final
 from uuid import UUID
@@ -17,6 +18,7 @@ from uuid import UUID
 from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
+from django.utils import timezone
 
 from ..models import TaskRecord
 from ..states import ACTIVE_STATES, State
@@ -42,20 +44,41 @@ class Inserting(ABC):
     # Set when a commit of this process made tasks ready (see take_made_ready).
     _made_ready: bool = False
 
-    def notify(self, queue_names: Iterable[str]) -> None:  # noqa: B027 - a hook for dialects
-        """Wake workers serving these queues once the current transaction commits.
+    def notify(  # noqa: B027 - a hook for dialects
+        self, queue_names: Iterable[str], later: Mapping[str, datetime] | None = None
+    ) -> None:
+        """Wake workers serving these queues once the current transaction commits, and tell
+        those serving the queues in `later` when their new tasks fall due (the earliest).
 
         Polling finds every task anyway; dialects that can push a wake-up override this.
         """
 
-    def made_ready(self, queue_names: Iterable[str]) -> None:
-        """Tasks of these queues became ready in the current transaction: wake the workers
-        serving them, this process's included, once it commits."""
+    def made_ready(
+        self, queue_names: Iterable[str], later: Mapping[str, datetime] | None = None
+    ) -> None:
+        """Tasks of these queues became ready in the current transaction, due now, and those
+        of the queues in `later` will be due at the time given: wake the workers serving
+        them, this process's included, once it commits."""
         names = set(queue_names)
-        if not names:
+        if not names and not later:
             return
-        self.notify(names)
-        self._note_made_ready_on_commit()
+        self.notify(names, later)
+        if names:
+            self._note_made_ready_on_commit()
+
+    def _made_ready_by(self, records: Iterable[TaskRecord]) -> None:
+        """made_ready() for new records: their queues, due now or at the earliest run_after."""
+        now = timezone.now()
+        names: set[str] = set()
+        later: dict[str, datetime] = {}
+        for record in records:
+            if record.state != State.READY:
+                continue
+            if record.run_after <= now:
+                names.add(record.queue_name)
+            elif record.queue_name not in later or record.run_after < later[record.queue_name]:
+                later[record.queue_name] = record.run_after
+        self.made_ready(names, later)
 
     def _note_made_ready_on_commit(self) -> None:
         transaction.on_commit(self._note_made_ready, using=self.database_alias)
@@ -92,7 +115,7 @@ class Inserting(ABC):
         if len(records) == 1 and records[0].unique_key is None and not any(dependencies):
             # The common enqueue() in one statement: no transaction, no separate wake-up.
             self._insert_one(records[0])
-            if records[0].state == State.READY:
+            if records[0].state == State.READY and records[0].run_after <= timezone.now():
                 self._note_made_ready_on_commit()
             return list(records)
         with transaction.atomic(using=using):
@@ -110,12 +133,10 @@ class Inserting(ABC):
             }
             final = [stored.get(id(record), record) for record in records]
             self.graph.link(final, records, linked)
-            self.made_ready(
-                {
-                    record.queue_name
-                    for record, original in zip(final, records, strict=True)
-                    if record is original and record.state == State.READY
-                }
+            self._made_ready_by(
+                record
+                for record, original in zip(final, records, strict=True)
+                if record is original
             )
         return final
 
@@ -136,8 +157,7 @@ class Inserting(ABC):
         and wake workers once they are committed."""
         with transaction.atomic(using=self.database_alias):
             self._write_copies(copies)
-            if copies.template.state == State.READY:
-                self.made_ready([copies.template.queue_name])
+            self._made_ready_by([copies.template])
 
     def _write_copies(self, copies: Copies) -> None:
         """Write the rows of `copies` (dialects with a faster bulk path override this)."""
@@ -240,9 +260,10 @@ class Inserting(ABC):
         """The statement inserting one ready task; dialects that push wake-ups extend it."""
         return insert
 
-    def _prepared_insert_sql(self, insert: str) -> tuple[str, tuple[str, ...]]:
+    def _prepared_insert_sql(self, insert: str, *, deferred: bool) -> tuple[str, tuple[str, ...]]:
         """The statement(s) of prepare_insert(), and the fields whose values they take after
-        the row's (a wake-up's parameters); dialects that push wake-ups may do it cheaper."""
+        the row's (a wake-up's parameters); dialects that push wake-ups may do it cheaper.
+        `deferred`: the rows' run_after is the task's own, maybe later than now."""
         return self._insert_one_sql(insert), ()
 
     def _insert_one(self, record: TaskRecord) -> None:
@@ -255,7 +276,7 @@ class Inserting(ABC):
         """Prepare the one-statement insert of ready tasks like `template` (no unique key, no
         dependencies), as _insert_one() would write them, for enqueue() to reuse."""
         insert, fields = self._insert_columns
-        sql, wake_fields = self._prepared_insert_sql(insert)
+        sql, wake_fields = self._prepared_insert_sql(insert, deferred=own_run_after)
         return PreparedInsert(
             database_alias=self.database_alias,
             sql=sql,

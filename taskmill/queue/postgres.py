@@ -17,6 +17,9 @@ Quirks handled:
   parameters into the statement (Django binds on the client): about 200 µs per row.
 - NOTIFY is sent inside the enqueuing transaction, so PostgreSQL delivers it on commit and
   never for a rolled-back enqueue; identical notifications in one transaction are folded.
+- A notification's payload is the queue's name; for a task the database's clock says is due
+  later, also DUE_MARK and the due time, so listening workers claim when it falls due (and
+  not at once, for nothing).
 - Notifications don't reach workers behind PgBouncer in transaction mode: polling remains,
   so LISTEN only makes pickup faster, never correct.
 - Final outcomes are recorded in batches: one UPDATE ... FROM unnest(arrays) for a loop
@@ -36,7 +39,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import datetime
 from functools import cached_property, partial
@@ -71,6 +75,13 @@ CHANNEL: Final = "taskmill"
 SORTLESS: Final = "SET LOCAL enable_sort = off"
 SORT_AS_BEFORE: Final = "SET LOCAL enable_sort TO DEFAULT"
 CANCEL_CHANNEL: Final = "taskmill_cancel"
+# A notification's payload is the queue's name, followed for tasks due later by DUE_MARK and
+# their due time in Unix seconds (the earliest, on the database's clock): a listening worker
+# then claims when they fall due instead of at its next poll.
+DUE_MARK: Final = "@"
+# Notifications of work due later a waiter keeps between two takes, the earliest; tasks due
+# after those are found by polling.
+MAX_LATER: Final = 1000
 # Rows from which one COPY is faster than multi-row INSERTs (measured in
 # docs/explanation/performance.md); fewer go through the base class's INSERT.
 COPY_MIN_ROWS: Final = 50
@@ -84,22 +95,31 @@ class PostgresQueue(Queue):
         with self.connection.cursor() as cursor:
             cursor.execute(f"SET idle_in_transaction_session_timeout = {round(seconds * 1000)}")
 
-    def notify(self, queue_names: Iterable[str]) -> None:
-        names = sorted(set(queue_names))
-        if not names:
+    def notify(
+        self, queue_names: Iterable[str], later: Mapping[str, datetime] | None = None
+    ) -> None:
+        rows: list[tuple[str, datetime | None]] = [
+            (name, None) for name in sorted(set(queue_names))
+        ]
+        rows += sorted((later or {}).items())
+        if not rows:
             return
+        names, dues = zip(*rows, strict=True)
         with self.connection.cursor() as cursor:
             cursor.execute(
-                "SELECT pg_notify(%s, name) FROM unnest(%s::text[]) AS name", [CHANNEL, names]
+                f"SELECT pg_notify(%s, v.name || {_due_suffix('v.due')}) "  # noqa: S608 - a constant expression
+                "FROM unnest(%s::text[], %s::timestamptz[]) AS v(name, due)",
+                [CHANNEL, list(names), list(dues)],
             )
 
     def _insert_one_sql(self, insert: str) -> str:
         # The NOTIFY rides in the INSERT's statement: one round trip, and (being one
         # statement) sent on commit of the row, or of the caller's transaction.
-        queue_name = self.quoted_names()[1]["queue_name"]
+        _, c = self.quoted_names()
+        suffix = _due_suffix(f"inserted.{c['run_after']}")
         return (
-            f"WITH inserted AS ({insert} RETURNING {queue_name}) "  # noqa: S608 - quoted identifiers and a constant
-            f"SELECT pg_notify('{CHANNEL}', inserted.{queue_name}) FROM inserted"
+            f"WITH inserted AS ({insert} RETURNING {c['queue_name']}, {c['run_after']}) "  # noqa: S608 - quoted identifiers and constants
+            f"SELECT pg_notify('{CHANNEL}', inserted.{c['queue_name']} || {suffix}) FROM inserted"
         )
 
     def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
@@ -196,14 +216,18 @@ class PostgresQueue(Queue):
     def _server_side_binding(self) -> bool:
         return self.connection.settings_dict["OPTIONS"].get("server_side_binding") is True
 
-    def _prepared_insert_sql(self, insert: str) -> tuple[str, tuple[str, ...]]:
+    def _prepared_insert_sql(self, insert: str, *, deferred: bool) -> tuple[str, tuple[str, ...]]:
         if self._server_side_binding:
             # The extended protocol takes one statement per message: the CTE, then.
-            return super()._prepared_insert_sql(insert)
+            return super()._prepared_insert_sql(insert, deferred=deferred)
         # Two statements in one simple-protocol message: one round trip, run as one implicit
         # transaction (or in the caller's), so the NOTIFY still goes only with a committed
         # row. The CTE form costs the server about three times the NOTIFY's own work (see
         # docs/explanation/performance.md).
+        if deferred:
+            suffix = _due_suffix("%s::timestamptz")
+            fields = ("queue_name", "run_after", "run_after")
+            return f"{insert}; SELECT pg_notify('{CHANNEL}', %s || {suffix})", fields
         return f"{insert}; SELECT pg_notify('{CHANNEL}', %s)", ("queue_name",)
 
     def notify_cancel(self) -> None:
@@ -320,16 +344,30 @@ class ListenWaiter(Waiter):
         self.connection.autocommit = True
         self.connection.execute(f"LISTEN {CHANNEL}")
         self.connection.execute(f"LISTEN {CANCEL_CHANNEL}")
+        self.later: list[tuple[str, float]] = []  # read by check(), for take_later()
 
     def fileno(self) -> int | None:
         fileno: int = self.connection.fileno()
         return fileno
 
     def check(self) -> bool:
+        news = False
         try:
-            return any(True for _ in self.connection.notifies(timeout=0))
+            for notify in self.connection.notifies(timeout=0):
+                due = _due_time(notify.payload)
+                if due is None:
+                    news = True  # a task due now, a cancel request, or a payload not ours
+                    continue
+                self.later.append(due)
+                if len(self.later) >= 2 * MAX_LATER:
+                    self.later = _earliest(self.later)
         except psycopg.Error as error:
             raise DatabaseUnavailable(f"the LISTEN connection failed: {error}") from error
+        return news
+
+    def take_later(self) -> list[tuple[str, float]]:
+        later, self.later = _earliest(self.later), []
+        return later
 
     def close(self) -> None:
         self.connection.close()
@@ -380,6 +418,32 @@ class AdvisoryLock(SessionLock):
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+
+def _due_time(payload: str) -> tuple[str, float] | None:
+    """The queue and due time of a notification of work due later, else None."""
+    name, mark, due = payload.rpartition(DUE_MARK)
+    if not mark:
+        return None
+    try:
+        seconds = float(due)
+    except ValueError:
+        return None  # a queue whose name holds DUE_MARK, due now
+    return (name, seconds) if math.isfinite(seconds) else None
+
+
+def _earliest(later: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    return sorted(later, key=lambda item: item[1])[:MAX_LATER]
+
+
+def _due_suffix(due: str) -> str:
+    """SQL for a payload's tail: DUE_MARK and the due time if `due` is later than now on the
+    database's clock, else nothing (a NULL `due` is due now). `due` appears twice: a
+    placeholder there is bound twice."""
+    return (
+        f"CASE WHEN {due} > CLOCK_TIMESTAMP() "
+        f"THEN '{DUE_MARK}' || EXTRACT(EPOCH FROM {due}) ELSE '' END"
+    )
 
 
 def _array_literal(values: Iterable[Any]) -> str:

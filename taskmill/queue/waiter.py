@@ -18,8 +18,16 @@ class Waiter:
         """Ignore what happened so far (the worker's own writes, just made)."""
 
     def check(self) -> bool:
-        """Consume pending news; return True if work may have arrived."""
+        """Consume pending news; return True if work may have arrived.
+
+        News of work due only later isn't: take_later() returns it.
+        """
         return False
+
+    def take_later(self) -> list[tuple[str, float]]:
+        """Return and forget the news check() read of work due later: (queue name, due time
+        as a Unix time), by default none."""
+        return []
 
     def close(self) -> None:
         """Release what the waiter holds."""

@@ -15,7 +15,7 @@ import selectors
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from multiprocessing.connection import Connection, wait
 from typing import Final
@@ -33,6 +33,7 @@ class Wake(StrEnum):
     TIMEOUT = "timeout"
     SIGNAL = "signal"  # a signal arrived; its handler already set the supervisor's state
     NEWS = "news"  # work may have arrived (a notification, a commit), or a cancel request
+    LATER = "later"  # news of work due later only (take_later() says when)
     CHILD = "child"  # a child reported
 
 
@@ -41,6 +42,7 @@ class Sleeper:
     queue: Queue
     waiter: Waiter | None = None
     wakeup_read: int | None = None
+    later: list[tuple[str, float]] = field(default_factory=list)  # see take_later()
 
     def open_waiter_if_needed(self) -> None:
         """Open the queue's waiter (again, after it was lost); raises database errors."""
@@ -82,11 +84,20 @@ class Sleeper:
                 if self.wakeup_read is not None and self.wakeup_read in ready:
                     received = self._drain_wakeup()
                     return Wake.SIGNAL if received - {WAKE_SIGNAL} else Wake.NEWS
-                if (step or waiter_fd in ready) and self._waiter_has_news():
-                    return Wake.NEWS
+                if step or waiter_fd in ready:
+                    if self._waiter_has_news():
+                        return Wake.NEWS
+                    if self.later:
+                        return Wake.LATER
                 if ready - {waiter_fd}:
                     return Wake.CHILD
         return Wake.TIMEOUT
+
+    def take_later(self) -> list[tuple[str, float]]:
+        """Return and forget the news of work due later the waiter brought: (queue name, due
+        time as a Unix time)."""
+        later, self.later = self.later, []
+        return later
 
     def sleep_until_signal(self, seconds: float) -> None:
         """Wait, waking early only for a signal other than a wake-up (the reconnect backoff)."""
@@ -102,7 +113,9 @@ class Sleeper:
         if self.waiter is None:
             return False
         try:
-            return self.waiter.check()
+            news = self.waiter.check()
+            self.later += self.waiter.take_later()
+            return news
         except QueueError as error:
             # Polling goes on; the supervisor opens a new waiter once the database answers.
             logger.warning("wake-up channel lost, polling until it is back: %s", error)

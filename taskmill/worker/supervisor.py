@@ -4,7 +4,7 @@ outcomes, heartbeats, rescues, and shuts down gracefully. It never runs user cod
 run() is a loop around run_once() (named steps) and _wait_for_work().
 """
 
-import heapq
+import bisect
 import logging
 import math
 import os
@@ -18,7 +18,6 @@ from typing import Final
 from uuid import UUID
 
 from django.db import DatabaseError, InterfaceError
-from django.utils import timezone
 
 from ..conf import get_settings
 from ..exceptions import QueueBusy, QueueError
@@ -49,9 +48,12 @@ MIN_POLL: Final = 0.05
 # that found work the worker looks this often, at the cost of an empty claim each time.
 ACTIVE_POLL: Final = 0.02
 ACTIVE_POLL_WINDOW: Final = 2.0
-# A retry this worker wrote is claimed this long after its due time, not at the next poll:
-# the claim compares with the database's clock, which may run a little behind.
+# A retry this worker wrote, or a task announced as due later (PostgreSQL), is claimed this
+# long after its due time, not at the next poll: the claim compares with the database's
+# clock, which may run a little behind.
 DUE_MARGIN: Final = 0.01
+# Due times kept (the earliest); tasks due after those are found by polling, as before.
+MAX_DUE_TIMES: Final = 1000
 RECONNECT_MIN: Final = 0.5
 RECONNECT_MAX: Final = 10.0
 CANCEL_CHECK_INTERVAL: Final = 0.5
@@ -99,7 +101,9 @@ class Supervisor:
         self.sleeper = Sleeper(self.queue)
         self.poll_delay = MIN_POLL
         self.last_found_work_at = -ACTIVE_POLL_WINDOW
-        self.retries_due: list[float] = []  # when retries this worker wrote fall due (a heap)
+        # When tasks this worker knows of fall due (retries it wrote, announced deferred
+        # tasks): monotonic times, sorted.
+        self.due_times: list[float] = []
         self.next_claim_at = 0.0
         self.next_heartbeat_at = 0.0
         self.next_rescue_at = 0.0
@@ -368,8 +372,7 @@ class Supervisor:
         self._reap_finished()
 
     def _adapt_poll(self, now: float, *, claimed: int, asked: int) -> None:
-        while self.retries_due and self.retries_due[0] <= now:
-            heapq.heappop(self.retries_due)  # this claim looked for them
+        del self.due_times[: bisect.bisect_right(self.due_times, now)]  # this claim looked
         if claimed:
             self.drained = False
             self.poll_delay = MIN_POLL
@@ -381,14 +384,21 @@ class Supervisor:
             delay = ACTIVE_POLL
         else:
             self.poll_delay = delay = min(self.poll_delay * 2, self.settings.POLL_INTERVAL)
-        next_due = self.retries_due[0] if self.retries_due else math.inf
+        next_due = self.due_times[0] if self.due_times else math.inf
         self.next_claim_at = min(now + min(delay, self.settings.POLL_INTERVAL), next_due)
 
     def _expect_due(self, run_after: datetime) -> None:
         """Claim again when a retry this worker just wrote falls due, rather than up to
         POLL_INTERVAL later: nothing else tells an idle worker of it."""
-        due = time.monotonic() + (run_after - timezone.now()).total_seconds() + DUE_MARGIN
-        heapq.heappush(self.retries_due, due)
+        self._expect_due_at(run_after.timestamp())
+
+    def _expect_due_at(self, unix_time: float) -> None:
+        """Claim again at this time (and DUE_MARGIN), whatever the poll's back-off."""
+        due = time.monotonic() + (unix_time - time.time()) + DUE_MARGIN
+        if len(self.due_times) >= MAX_DUE_TIMES and due >= self.due_times[-1]:
+            return
+        bisect.insort(self.due_times, due)
+        del self.due_times[MAX_DUE_TIMES:]
         self.next_claim_at = min(self.next_claim_at, due)
 
     def _store_reports_if_due(self, now: float) -> None:
@@ -445,7 +455,13 @@ class Supervisor:
             if self.next_claim_at > time.monotonic() and not self._should_exit():
                 time.sleep(max(0.0, min(self.next_claim_at - time.monotonic(), MIN_POLL * 4)))
             return
-        wake = self.sleeper.sleep(self._time_to_next_step(), self.pool.wait_handles())
+        self._on_wake(self.sleeper.sleep(self._time_to_next_step(), self.pool.wait_handles()))
+
+    def _on_wake(self, wake: Wake) -> None:
+        # Tasks announced as due later are claimed when due, where this worker serves them.
+        for queue_name, unix_time in self.sleeper.take_later():
+            if queue_name in self.options.queue_names:
+                self._expect_due_at(unix_time)
         if wake == Wake.NEWS:
             self.next_claim_at = time.monotonic()
             self.next_cancel_check_at = 0.0

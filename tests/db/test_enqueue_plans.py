@@ -286,8 +286,9 @@ def test_enqueue__a_planned_task_notifies_on_commit_only() -> None:
 
 
 @pytest.mark.only_on("postgresql")
+@pytest.mark.parametrize("deferred", [False, True])
 def test_prepared_insert__server_side_binding_keeps_the_one_statement_form(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, deferred: bool
 ) -> None:
     from taskmill.queue.postgres import PostgresQueue
 
@@ -296,7 +297,7 @@ def test_prepared_insert__server_side_binding_keeps_the_one_statement_form(
     options = {**connection.settings_dict["OPTIONS"], "server_side_binding": True}
     monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
 
-    sql, wake_fields = queue._prepared_insert_sql(insert)
+    sql, wake_fields = queue._prepared_insert_sql(insert, deferred=deferred)
 
     assert sql.startswith("WITH inserted AS (INSERT")
     assert ";" not in sql

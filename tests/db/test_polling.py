@@ -8,19 +8,22 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.utils import timezone
 
+from taskmill.enqueueing import build_record
 from taskmill.models import TaskRecord
 from taskmill.schedules import build_spec
 from taskmill.worker.supervisor import (
     ACTIVE_POLL,
     ACTIVE_POLL_WINDOW,
     DUE_MARGIN,
+    MAX_DUE_TIMES,
     MIN_POLL,
     Supervisor,
 )
 from tests.supervisors import supervisor_in_process
+from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -117,3 +120,36 @@ def test_the_leader_claims_at_once_after_enqueueing_due_schedules(supervisor: Su
 
     assert TaskRecord.objects.filter(schedule__name="often").count() == 1
     assert now <= supervisor.next_claim_at <= time.monotonic()
+
+
+def test_the_worker_keeps_the_earliest_due_times_it_knows(supervisor: Supervisor) -> None:
+    supervisor.next_claim_at = time.monotonic() + 3600  # backed off
+    now = time.time()
+    for seconds in range(MAX_DUE_TIMES + 10, 0, -1):  # the latest first
+        supervisor._expect_due_at(now + 60 + seconds)
+
+    kept = supervisor.due_times
+    assert len(kept) == MAX_DUE_TIMES
+    assert kept == sorted(kept)
+    assert kept[0] - time.monotonic() == pytest.approx(61 + DUE_MARGIN, abs=0.5)
+    assert supervisor.next_claim_at == kept[0]
+
+
+def test_tasks_the_worker_enqueues_for_later_are_no_news_now(supervisor: Supervisor) -> None:
+    queue = supervisor.queue
+    queue.take_made_ready()  # the queue object is shared: forget other tests' news
+    now = timezone.now()
+    deferred = tasks.noop.using(run_after=now + timedelta(minutes=5))
+
+    def records(*task_list: object) -> list[TaskRecord]:
+        return [
+            build_record(task, (), {}, database_alias=DEFAULT_DB_ALIAS, now=now)  # type: ignore[arg-type]
+            for task in task_list
+        ]
+
+    queue.insert(records(deferred))
+    queue.insert(records(deferred, deferred))
+    assert queue.take_made_ready() is False  # a claim now would find nothing
+
+    queue.insert(records(deferred, tasks.noop))
+    assert queue.take_made_ready() is True

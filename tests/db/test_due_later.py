@@ -1,0 +1,155 @@
+"""Work due later, announced (PostgreSQL): an enqueue of a task whose run_after is ahead tells
+listening workers when it falls due, and a worker serving its queue claims then rather than at
+its next poll. Tasks due now are news at once, as before."""
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.db import DEFAULT_DB_ALIAS, connection
+from django.utils import timezone
+
+import taskmill
+from taskmill.enqueueing import build_record
+from taskmill.queue import get_queue
+from taskmill.queue.postgres import MAX_LATER, _due_time
+from taskmill.worker.sleeper import Sleeper, Wake
+from taskmill.worker.supervisor import DUE_MARGIN, Supervisor
+from tests.supervisors import supervisor_in_process
+from tests.testapp import tasks
+
+pytestmark = [pytest.mark.only_on("postgresql"), pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def sleeper() -> Iterator[Sleeper]:
+    sleeper = Sleeper(get_queue(DEFAULT_DB_ALIAS))
+    sleeper.open_waiter_if_needed()
+    yield sleeper
+    sleeper.close_waiter()
+
+
+@pytest.fixture
+def supervisor() -> Iterator[Supervisor]:
+    supervisor = supervisor_in_process("solo", queues=["default"])
+    supervisor.sleeper.open_waiter_if_needed()
+    yield supervisor
+    supervisor.sleeper.close_waiter()
+
+
+@pytest.mark.parametrize("how", ["enqueue()", "enqueue_many()"])
+def test_a_deferred_enqueue_is_news_for_later_with_its_due_time(sleeper: Sleeper, how: str) -> None:
+    run_after = timezone.now() + timedelta(minutes=1)
+    deferred = tasks.noop.using(run_after=run_after)
+    if how == "enqueue()":
+        deferred.enqueue()
+    else:
+        taskmill.enqueue_many(deferred, [((), {})] * 3)
+
+    # Not news now: a claim would find nothing.
+    assert sleeper.sleep(10, []) == Wake.LATER
+    [(queue_name, due)] = sleeper.take_later()
+    assert queue_name == "default"
+    assert due == pytest.approx(run_after.timestamp(), abs=1e-3)
+    assert sleeper.take_later() == []
+
+
+def test_one_commit_with_tasks_due_now_and_later_is_news_now_and_for_later(
+    sleeper: Sleeper,
+) -> None:
+    now = timezone.now()
+    soon, later = now + timedelta(seconds=30), now + timedelta(minutes=5)
+    records = [
+        build_record(task, (), {}, database_alias=DEFAULT_DB_ALIAS, now=now)
+        for task in [
+            tasks.noop,
+            tasks.noop.using(queue_name="low", run_after=later),
+            tasks.noop.using(queue_name="low", run_after=soon),
+        ]
+    ]
+
+    get_queue(DEFAULT_DB_ALIAS).insert(records)  # the many-row path, in one transaction
+
+    assert sleeper.sleep(10, []) == Wake.NEWS
+    [(queue_name, due)] = sleeper.take_later()  # the earliest of the queue's
+    assert queue_name == "low"
+    assert due == pytest.approx(soon.timestamp(), abs=1e-3)
+
+
+def test_a_run_after_already_past_is_news_now(sleeper: Sleeper) -> None:
+    tasks.noop.using(run_after=timezone.now() - timedelta(minutes=1)).enqueue()
+
+    assert sleeper.sleep(10, []) == Wake.NEWS
+    assert sleeper.take_later() == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "due"),
+    [
+        ("default", None),
+        ("default@1796400000.25", ("default", 1796400000.25)),
+        ("mail@home", None),  # a queue named so, due now
+        ("a@b@12", ("a@b", 12.0)),
+        ("x@nan", None),
+        ("x@inf", None),
+        ("", None),  # a cancel request
+    ],
+)
+def test_due_time__reads_a_payload(payload: str, due: tuple[str, float] | None) -> None:
+    assert _due_time(payload) == due
+
+
+def test_the_waiter_keeps_the_earliest_max_later_announcements_at_a_time(
+    sleeper: Sleeper,
+) -> None:
+    sent = 2 * MAX_LATER + 5
+    with connection.cursor() as cursor:
+        # The latest due first: the earliest come last, and must not be the ones dropped.
+        cursor.execute(
+            "SELECT pg_notify('taskmill', 'default@' || (4102444800 + %s - n)) "
+            "FROM generate_series(1, %s) AS n",
+            [sent, sent],
+        )
+
+    takes: list[list[tuple[str, float]]] = []
+    deadline = time.monotonic() + 10
+    while not any(("default", 4102444800.0) in take for take in takes):
+        assert time.monotonic() < deadline, "the last notification sent never arrived"
+        assert sleeper.sleep(10, []) == Wake.LATER
+        takes.append(sleeper.take_later())
+
+    assert all(0 < len(take) <= MAX_LATER for take in takes)
+    assert all(take == sorted(take, key=lambda item: item[1]) for take in takes)
+
+
+def test_a_worker_claims_an_announced_task_when_due_not_at_its_next_poll(
+    supervisor: Supervisor,
+) -> None:
+    start = time.monotonic()
+    supervisor.next_claim_at = start + 30  # backed off
+    tasks.noop.using(run_after=timezone.now() + timedelta(seconds=0.5)).enqueue()
+
+    wake = supervisor.sleeper.sleep(10, [])
+    supervisor._on_wake(wake)
+
+    assert wake == Wake.LATER
+    # Due a little after its time (DUE_MARGIN); the bound leaves room for a slow machine
+    # between the enqueue and reading the clocks.
+    assert 0.5 + DUE_MARGIN - 0.05 <= supervisor.next_claim_at - start < 1.5
+    assert supervisor.due_times == [supervisor.next_claim_at]
+
+
+def test_a_worker_ignores_announcements_for_queues_it_doesnt_serve(
+    supervisor: Supervisor,
+) -> None:
+    backed_off = time.monotonic() + 30
+    supervisor.next_claim_at = backed_off
+    tasks.noop.using(queue_name="low", run_after=timezone.now() + timedelta(seconds=1)).enqueue()
+
+    wake = supervisor.sleeper.sleep(10, [])
+    supervisor._on_wake(wake)
+
+    assert wake == Wake.LATER
+    assert supervisor.next_claim_at == backed_off
+    assert supervisor.due_times == []
