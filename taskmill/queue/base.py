@@ -195,6 +195,10 @@ class Queue(Inserting, FinalBatches, ABC):
         lease, transition = finish.lease, finish.transition
         if not transition.is_final:
             written = self._fenced(lease).update(**changes)
+            if written and transition.run_after is not None:
+                # A retry: workers serving its queue claim it when it falls due, whichever
+                # is idle then, not only the one that wrote it.
+                self.made_ready((), {lease.queue_name: transition.run_after})
         else:
             # The common case in one statement: a final outcome of a task nobody waits for.
             # has_dependants is set under the row's lock, so it can't change unseen here.

@@ -24,6 +24,7 @@ class Lease:
     worker_id: str
     attempt: int
     result_ttl: float
+    queue_name: str  # not part of the fence: where a retry is announced
 
     @classmethod
     def of(cls, record: TaskRecord, options: dict[str, Any] | None = None) -> Lease:
@@ -36,6 +37,7 @@ class Lease:
             worker_id=record.lease_owner or "",
             attempt=record.attempts,
             result_ttl=float(ttl) if ttl is not None else get_settings().DEFAULT_RESULT_TTL,
+            queue_name=record.queue_name,
         )
 
 

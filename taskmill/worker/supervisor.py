@@ -397,6 +397,10 @@ class Supervisor:
         due = time.monotonic() + (unix_time - time.time()) + DUE_MARGIN
         if len(self.due_times) >= MAX_DUE_TIMES and due >= self.due_times[-1]:
             return
+        # Known already (a retry this worker wrote, then heard announced): one claim.
+        index = bisect.bisect_left(self.due_times, due - DUE_MARGIN)
+        if index < len(self.due_times) and self.due_times[index] <= due + DUE_MARGIN:
+            return
         bisect.insort(self.due_times, due)
         del self.due_times[MAX_DUE_TIMES:]
         self.next_claim_at = min(self.next_claim_at, due)

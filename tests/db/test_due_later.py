@@ -12,8 +12,13 @@ from django.utils import timezone
 
 import taskmill
 from taskmill.enqueueing import build_record
+from taskmill.models import TaskRecord
+from taskmill.outcomes import AttemptError, Transition
 from taskmill.queue import get_queue
+from taskmill.queue.finishing import Finish
+from taskmill.queue.lease import ClaimRequest, Lease
 from taskmill.queue.postgres import MAX_LATER, _due_time
+from taskmill.states import State
 from taskmill.worker.sleeper import Sleeper, Wake
 from taskmill.worker.supervisor import DUE_MARGIN, Supervisor
 from tests.supervisors import supervisor_in_process
@@ -82,6 +87,49 @@ def test_a_run_after_already_past_is_news_now(sleeper: Sleeper) -> None:
 
     assert sleeper.sleep(10, []) == Wake.NEWS
     assert sleeper.take_later() == []
+
+
+def _claim_all(queue_name: str, lease_seconds: float = 30) -> list[TaskRecord]:
+    request = ClaimRequest(
+        worker_id="w1", queue_names=(queue_name,), limit=10, lease_seconds=lease_seconds
+    )
+    return get_queue(DEFAULT_DB_ALIAS).claim(request)
+
+
+def test_a_retry_is_announced_for_when_it_falls_due(sleeper: Sleeper) -> None:
+    tasks.noop.using(queue_name="low").enqueue()
+    (claimed,) = _claim_all("low")
+    assert sleeper.sleep(10, []) == Wake.NEWS  # the enqueue's
+    later = timezone.now() + timedelta(minutes=5)
+    error = AttemptError(exception_class_path="builtins.ValueError", traceback="ValueError\n")
+    retry = Finish(
+        lease=Lease.of(claimed),
+        transition=Transition(state=State.READY, run_after=later, error=error),
+        prior_errors=[],
+    )
+
+    get_queue(DEFAULT_DB_ALIAS).finish_many([retry], now=timezone.now())
+
+    # Whichever worker is idle when it falls due claims it, not only the one that wrote it.
+    assert sleeper.sleep(10, []) == Wake.LATER
+    [(queue_name, due)] = sleeper.take_later()
+    assert queue_name == "low"
+    assert due == pytest.approx(later.timestamp(), abs=1e-3)
+
+
+def test_a_rescued_task_with_attempts_left_is_announced_for_its_retry(sleeper: Sleeper) -> None:
+    tasks.noop.using(max_attempts=2, retry_delay=60).enqueue()
+    _claim_all("default")
+    TaskRecord.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=5))
+    assert sleeper.sleep(10, []) == Wake.NEWS  # the enqueue's
+
+    [(task_id, state)] = get_queue(DEFAULT_DB_ALIAS).rescue_expired()
+
+    assert state == State.READY
+    assert sleeper.sleep(10, []) == Wake.LATER
+    [(queue_name, due)] = sleeper.take_later()
+    run_after = TaskRecord.objects.get(id=task_id).run_after
+    assert (queue_name, due) == ("default", pytest.approx(run_after.timestamp(), abs=1e-3))
 
 
 @pytest.mark.parametrize(

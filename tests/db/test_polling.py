@@ -153,3 +153,11 @@ def test_tasks_the_worker_enqueues_for_later_are_no_news_now(supervisor: Supervi
 
     queue.insert(records(deferred, tasks.noop))
     assert queue.take_made_ready() is True
+
+
+def test_a_due_time_heard_twice_is_one_claim(supervisor: Supervisor) -> None:
+    due = time.time() + 60
+    supervisor._expect_due_at(due)
+    supervisor._expect_due_at(due + DUE_MARGIN / 2)  # the retry it wrote, announced back
+
+    assert len(supervisor.due_times) == 1
