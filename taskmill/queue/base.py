@@ -60,7 +60,7 @@ class Queue(Inserting, FinalBatches, ABC):
 
     def __init__(self, database_alias: str) -> None:
         self.database_alias = database_alias
-        self.graph = DependencyGraph(database_alias, self.made_ready)
+        self.graph = DependencyGraph(database_alias, self.made_ready_at)
         # Tasks a worker's queue calls brought to a final state without a child running them
         # to their end (rescued for good, dependants cancelled by a failure): the supervisor
         # takes them (take_finished_aside) to announce task_finished through a child.

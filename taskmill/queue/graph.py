@@ -4,7 +4,7 @@ and settling dependants (ready, or cancelled) when a task reaches a final state.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from django.tasks.exceptions import TaskResultDoesNotExist
@@ -25,9 +25,14 @@ INSERT_BATCH_SIZE: Final = 500
 class DependencyGraph:
     """Dependency bookkeeping for the queue in one database alias."""
 
-    def __init__(self, database_alias: str, notify: Callable[[Iterable[str]], None]) -> None:
+    def __init__(
+        self,
+        database_alias: str,
+        made_ready: Callable[[Iterable[tuple[str, datetime]]], None],
+    ) -> None:
         self.database_alias = database_alias
-        self.notify = notify
+        # Announces tasks made ready, as (queue name, run_after) (Inserting.made_ready_at).
+        self.made_ready = made_ready
 
     def lock_dependencies(self, record: TaskRecord, ids: Sequence[str]) -> list[TaskRecord]:
         """Lock a new task's dependencies and set its first state from theirs."""
@@ -138,18 +143,18 @@ class DependencyGraph:
         ready = list(
             waiting.filter(RUNS_ANYWAY)
             .exclude(dependency_links__dependency__state__in=unfinished)
-            .values_list("id", "queue_name")
+            .values_list("id", "queue_name", "run_after")
         )
         if finished.state == State.SUCCEEDED:
             not_succeeded = [s for s in State if s != State.SUCCEEDED]
             ready += (
                 waiting.filter(CANCELS_ON_FAILURE)
                 .exclude(dependency_links__dependency__state__in=not_succeeded)
-                .values_list("id", "queue_name")
+                .values_list("id", "queue_name", "run_after")
             )
         if ready:
-            manager.filter(id__in=[task_id for task_id, _ in ready], state=State.BLOCKED).update(
+            manager.filter(id__in=[task_id for task_id, *_ in ready], state=State.BLOCKED).update(
                 state=State.READY
             )
-            self.notify({queue_name for _, queue_name in ready})
+            self.made_ready((queue_name, run_after) for _, queue_name, run_after in ready)
         return cancelled

@@ -66,19 +66,26 @@ class Inserting(ABC):
         if names:
             self._note_made_ready_on_commit()
 
-    def _made_ready_by(self, records: Iterable[TaskRecord]) -> None:
-        """made_ready() for new records: their queues, due now or at the earliest run_after."""
+    def made_ready_at(self, tasks: Iterable[tuple[str, datetime]]) -> None:
+        """made_ready() for tasks given as (queue name, run_after): each queue is announced
+        as due now, or at its earliest run_after if all of its tasks are due later."""
         now = timezone.now()
         names: set[str] = set()
         later: dict[str, datetime] = {}
-        for record in records:
-            if record.state != State.READY:
-                continue
-            if record.run_after <= now:
-                names.add(record.queue_name)
-            elif record.queue_name not in later or record.run_after < later[record.queue_name]:
-                later[record.queue_name] = record.run_after
+        for queue_name, run_after in tasks:
+            if run_after <= now:
+                names.add(queue_name)
+            elif queue_name not in later or run_after < later[queue_name]:
+                later[queue_name] = run_after
         self.made_ready(names, later)
+
+    def _made_ready_by(self, records: Iterable[TaskRecord]) -> None:
+        """made_ready_at() for the ready ones of new records."""
+        self.made_ready_at(
+            (record.queue_name, record.run_after)
+            for record in records
+            if record.state == State.READY
+        )
 
     def _note_made_ready_on_commit(self) -> None:
         transaction.on_commit(self._note_made_ready, using=self.database_alias)

@@ -133,6 +133,27 @@ def test_a_rescued_task_with_attempts_left_is_announced_for_its_retry(sleeper: S
     assert due == pytest.approx(run_after.timestamp(), abs=1e-3)
 
 
+def test_a_released_dependant_due_later_is_announced_for_then(sleeper: Sleeper) -> None:
+    dependency = tasks.noop.enqueue()
+    later = timezone.now() + timedelta(minutes=5)
+    tasks.noop.using(depends_on=[dependency], run_after=later).enqueue()  # blocked: no news
+    (claimed,) = _claim_all("default")
+    assert sleeper.sleep(10, []) == Wake.NEWS  # the dependency's enqueue
+    assert sleeper.take_later() == []
+    done = Finish(
+        lease=Lease.of(claimed),
+        transition=Transition(state=State.SUCCEEDED, return_value=None),
+        prior_errors=[],
+    )
+
+    get_queue(DEFAULT_DB_ALIAS).finish_many([done], now=timezone.now())
+
+    assert sleeper.sleep(10, []) == Wake.LATER
+    [(queue_name, due)] = sleeper.take_later()
+    assert queue_name == "default"
+    assert due == pytest.approx(later.timestamp(), abs=1e-3)
+
+
 @pytest.mark.parametrize(
     ("payload", "due"),
     [
