@@ -18,8 +18,8 @@ Quirks handled:
 - NOTIFY is sent inside the enqueuing transaction, so PostgreSQL delivers it on commit and
   never for a rolled-back enqueue; identical notifications in one transaction are folded.
 - A notification's payload is the queue's name; for a task the database's clock says is due
-  later, also DUE_MARK and the due time, so listening workers claim when it falls due (and
-  not at once, for nothing).
+  later, DUE_MARK, the due time and a space come first, so listening workers claim when it
+  falls due (and not at once, for nothing).
 - Notifications don't reach workers behind PgBouncer in transaction mode: polling remains,
   so LISTEN only makes pickup faster, never correct.
 - Final outcomes are recorded in batches: one UPDATE ... FROM unnest(arrays) for a loop
@@ -75,9 +75,10 @@ CHANNEL: Final = "taskmill"
 SORTLESS: Final = "SET LOCAL enable_sort = off"
 SORT_AS_BEFORE: Final = "SET LOCAL enable_sort TO DEFAULT"
 CANCEL_CHANNEL: Final = "taskmill_cancel"
-# A notification's payload is the queue's name, followed for tasks due later by DUE_MARK and
-# their due time in Unix seconds (the earliest, on the database's clock): a listening worker
-# then claims when they fall due instead of at its next poll.
+# A notification's payload is the queue's name, after DUE_MARK, the due time in Unix seconds
+# and a space for tasks due later (the earliest, on the database's clock): a listening worker
+# then claims when they fall due instead of at its next poll. Leading, so that a queue's name
+# may hold anything; workers of an older version read any payload as news now.
 DUE_MARK: Final = "@"
 # Notifications of work due later a waiter keeps between two takes, the earliest; tasks due
 # after those are found by polling.
@@ -107,7 +108,7 @@ class PostgresQueue(Queue):
         names, dues = zip(*rows, strict=True)
         with self.connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT pg_notify(%s, v.name || {_due_suffix('v.due')}) "  # noqa: S608 - a constant expression
+                f"SELECT pg_notify(%s, {_payload('v.name', 'v.due')}) "  # noqa: S608 - a constant expression
                 "FROM unnest(%s::text[], %s::timestamptz[]) AS v(name, due)",
                 [CHANNEL, list(names), list(dues)],
             )
@@ -116,10 +117,10 @@ class PostgresQueue(Queue):
         # The NOTIFY rides in the INSERT's statement: one round trip, and (being one
         # statement) sent on commit of the row, or of the caller's transaction.
         _, c = self.quoted_names()
-        suffix = _due_suffix(f"inserted.{c['run_after']}")
+        payload = _payload(f"inserted.{c['queue_name']}", f"inserted.{c['run_after']}")
         return (
             f"WITH inserted AS ({insert} RETURNING {c['queue_name']}, {c['run_after']}) "  # noqa: S608 - quoted identifiers and constants
-            f"SELECT pg_notify('{CHANNEL}', inserted.{c['queue_name']} || {suffix}) FROM inserted"
+            f"SELECT pg_notify('{CHANNEL}', {payload}) FROM inserted"
         )
 
     def _insert_rows(self, records: Sequence[TaskRecord]) -> None:
@@ -225,9 +226,9 @@ class PostgresQueue(Queue):
         # row. The CTE form costs the server about three times the NOTIFY's own work (see
         # docs/explanation/performance.md).
         if deferred:
-            suffix = _due_suffix("%s::timestamptz")
-            fields = ("queue_name", "run_after", "run_after")
-            return f"{insert}; SELECT pg_notify('{CHANNEL}', %s || {suffix})", fields
+            payload = _payload("%s::text", "%s::timestamptz")
+            fields = ("run_after", "run_after", "queue_name")
+            return f"{insert}; SELECT pg_notify('{CHANNEL}', {payload})", fields
         return f"{insert}; SELECT pg_notify('{CHANNEL}', %s)", ("queue_name",)
 
     def notify_cancel(self) -> None:
@@ -422,13 +423,13 @@ class AdvisoryLock(SessionLock):
 
 def _due_time(payload: str) -> tuple[str, float] | None:
     """The queue and due time of a notification of work due later, else None."""
-    name, mark, due = payload.rpartition(DUE_MARK)
-    if not mark:
+    due, space, name = payload.removeprefix(DUE_MARK).partition(" ")
+    if not payload.startswith(DUE_MARK) or not space:
         return None
     try:
         seconds = float(due)
     except ValueError:
-        return None  # a queue whose name holds DUE_MARK, due now
+        return None  # a queue whose name starts so, due now
     return (name, seconds) if math.isfinite(seconds) else None
 
 
@@ -436,13 +437,13 @@ def _earliest(later: list[tuple[str, float]]) -> list[tuple[str, float]]:
     return sorted(later, key=lambda item: item[1])[:MAX_LATER]
 
 
-def _due_suffix(due: str) -> str:
-    """SQL for a payload's tail: DUE_MARK and the due time if `due` is later than now on the
-    database's clock, else nothing (a NULL `due` is due now). `due` appears twice: a
-    placeholder there is bound twice."""
+def _payload(name: str, due: str) -> str:
+    """SQL for a notification's payload: the queue `name`, after DUE_MARK, the due time and a
+    space if `due` is later than now on the database's clock (a NULL `due` is due now).
+    `due` appears twice: a placeholder there is bound twice, before `name`'s."""
     return (
         f"CASE WHEN {due} > CLOCK_TIMESTAMP() "
-        f"THEN '{DUE_MARK}' || EXTRACT(EPOCH FROM {due}) ELSE '' END"
+        f"THEN '{DUE_MARK}' || EXTRACT(EPOCH FROM {due}) || ' ' ELSE '' END || {name}"
     )
 
 

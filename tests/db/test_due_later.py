@@ -158,11 +158,13 @@ def test_a_released_dependant_due_later_is_announced_for_then(sleeper: Sleeper) 
     ("payload", "due"),
     [
         ("default", None),
-        ("default@1796400000.25", ("default", 1796400000.25)),
-        ("mail@home", None),  # a queue named so, due now
-        ("a@b@12", ("a@b", 12.0)),
-        ("x@nan", None),
-        ("x@inf", None),
+        ("@1796400000.25 default", ("default", 1796400000.25)),
+        ("@1796400000 a queue @12", ("a queue @12", 1796400000.0)),
+        ("mail@12", None),  # queues named so, due now
+        ("@home sweet", None),
+        ("@12", None),
+        ("@nan x", None),
+        ("@inf x", None),
         ("", None),  # a cancel request
     ],
 )
@@ -177,7 +179,7 @@ def test_the_waiter_keeps_the_earliest_max_later_announcements_at_a_time(
     with connection.cursor() as cursor:
         # The latest due first: the earliest come last, and must not be the ones dropped.
         cursor.execute(
-            "SELECT pg_notify('taskmill', 'default@' || (4102444800 + %s - n)) "
+            "SELECT pg_notify('taskmill', '@' || (4102444800 + %s - n) || ' default') "
             "FROM generate_series(1, %s) AS n",
             [sent, sent],
         )
