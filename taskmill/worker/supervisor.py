@@ -4,16 +4,14 @@ outcomes, heartbeats, rescues, and shuts down gracefully. It never runs user cod
 run() is a loop around run_once() (named steps) and _wait_for_work().
 """
 
-import bisect
 import logging
-import math
 import os
 import random
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Final
 from uuid import UUID
 
@@ -28,6 +26,7 @@ from ..queue.errors import translate
 from ..queue.lease import ClaimRequest
 from ..schedules import declared_specs
 from .claim_ahead import ClaimAhead
+from .claim_schedule import MIN_POLL, ClaimSchedule
 from .dispatcher import Dispatcher
 from .endings import CANCELLED_BEFORE_START
 from .fork_pool import ForkPool
@@ -42,18 +41,6 @@ from .startup import retry_at_start
 
 logger = logging.getLogger("taskmill.worker")
 
-MIN_POLL: Final = 0.05
-# Without a pushed wake-up (MariaDB/MySQL, or a lost LISTEN connection) the claim is the only
-# way to learn of new work: tasks tend to come in runs, so for a while after its last claim
-# that found work the worker looks this often, at the cost of an empty claim each time.
-ACTIVE_POLL: Final = 0.02
-ACTIVE_POLL_WINDOW: Final = 2.0
-# A retry this worker wrote, or a task announced as due later (PostgreSQL), is claimed this
-# long after its due time, not at the next poll: the claim compares with the database's
-# clock, which may run a little behind.
-DUE_MARGIN: Final = 0.01
-# Due times kept (the earliest); tasks due after those are found by polling, as before.
-MAX_DUE_TIMES: Final = 1000
 RECONNECT_MIN: Final = 0.5
 RECONNECT_MAX: Final = 10.0
 CANCEL_CHECK_INTERVAL: Final = 0.5
@@ -99,12 +86,7 @@ class Supervisor:
             log_cap=self.settings.LOG_CAP_BYTES,
         )
         self.sleeper = Sleeper(self.queue)
-        self.poll_delay = MIN_POLL
-        self.last_found_work_at = -ACTIVE_POLL_WINDOW
-        # When tasks this worker knows of fall due (retries it wrote, announced deferred
-        # tasks): monotonic times, sorted.
-        self.due_times: list[float] = []
-        self.next_claim_at = 0.0
+        self.claims = ClaimSchedule(poll_interval=self.settings.POLL_INTERVAL)
         self.next_heartbeat_at = 0.0
         self.next_rescue_at = 0.0
         self.next_cancel_check_at = 0.0
@@ -305,7 +287,9 @@ class Supervisor:
                 if write.transition.is_final:
                     finished.append((running, changes))
                 elif write.transition.run_after is not None:
-                    self._expect_due(write.transition.run_after)
+                    # Nothing else tells this worker, idle, of its own retry where the
+                    # database pushes no due times.
+                    self.claims.expect_due(write.transition.run_after)
             self.tasks.forget(running.lease.task_id)
         del pending[: len(batch)]
         self.write_due_at = None
@@ -351,7 +335,7 @@ class Supervisor:
 
     def _claim_into_free_slots(self, now: float) -> None:
         self.tasks.dispatch_buffered()
-        if now < self.next_claim_at:
+        if not self.claims.is_due(now):
             return
         room = self.tasks.claim_room(queue_busy=self.queue_busy)
         if not room:
@@ -364,46 +348,13 @@ class Supervisor:
                 lease_seconds=self.settings.LEASE_SECONDS,
             )
         )
-        self._adapt_poll(now, claimed=len(records), asked=room)
+        self.claims.after_claim(now, found_work=bool(records), news_pushed=self.sleeper.pushes_news)
+        self.drained = not records and not self.tasks.running
         # A full claim says more tasks are waiting: worth claiming ahead of free slots.
         self.queue_busy = len(records) == room
         self.tasks.take_claimed(records)
         self.tasks.dispatch_buffered()
         self._reap_finished()
-
-    def _adapt_poll(self, now: float, *, claimed: int, asked: int) -> None:
-        del self.due_times[: bisect.bisect_right(self.due_times, now)]  # this claim looked
-        if claimed:
-            self.drained = False
-            self.poll_delay = MIN_POLL
-            self.last_found_work_at = now
-            self.next_claim_at = now
-            return
-        self.drained = not self.tasks.running
-        if now - self.last_found_work_at < ACTIVE_POLL_WINDOW and not self.sleeper.pushes_news:
-            delay = ACTIVE_POLL
-        else:
-            self.poll_delay = delay = min(self.poll_delay * 2, self.settings.POLL_INTERVAL)
-        next_due = self.due_times[0] if self.due_times else math.inf
-        self.next_claim_at = min(now + min(delay, self.settings.POLL_INTERVAL), next_due)
-
-    def _expect_due(self, run_after: datetime) -> None:
-        """Claim again when a retry this worker just wrote falls due, rather than up to
-        POLL_INTERVAL later: nothing else tells an idle worker of it."""
-        self._expect_due_at(run_after.timestamp())
-
-    def _expect_due_at(self, unix_time: float) -> None:
-        """Claim again at this time (and DUE_MARGIN), whatever the poll's back-off."""
-        due = time.monotonic() + (unix_time - time.time()) + DUE_MARGIN
-        if len(self.due_times) >= MAX_DUE_TIMES and due >= self.due_times[-1]:
-            return
-        # Known already (a retry this worker wrote, then heard announced): one claim.
-        index = bisect.bisect_left(self.due_times, due - DUE_MARGIN)
-        if index < len(self.due_times) and self.due_times[index] <= due + DUE_MARGIN:
-            return
-        bisect.insort(self.due_times, due)
-        del self.due_times[MAX_DUE_TIMES:]
-        self.next_claim_at = min(self.next_claim_at, due)
 
     def _store_reports_if_due(self, now: float) -> None:
         if now < self.next_report_at or not self.tasks.has_reports():
@@ -454,10 +405,11 @@ class Supervisor:
 
     def _wait_for_work(self) -> None:
         if self.queue.take_made_ready():  # news its own waiter may not bring
-            self.next_claim_at = time.monotonic()
+            self.claims.claim_now()
         if self.options.solo:
-            if self.next_claim_at > time.monotonic() and not self._should_exit():
-                time.sleep(max(0.0, min(self.next_claim_at - time.monotonic(), MIN_POLL * 4)))
+            next_claim_at = self.claims.next_at
+            if next_claim_at > time.monotonic() and not self._should_exit():
+                time.sleep(max(0.0, min(next_claim_at - time.monotonic(), MIN_POLL * 4)))
             return
         self._on_wake(self.sleeper.sleep(self._time_to_next_step(), self.pool.wait_handles()))
 
@@ -465,9 +417,9 @@ class Supervisor:
         # Tasks announced as due later are claimed when due, where this worker serves them.
         for queue_name, unix_time in self.sleeper.take_later():
             if queue_name in self.options.queue_names:
-                self._expect_due_at(unix_time)
+                self.claims.expect_due_at(unix_time)
         if wake == Wake.NEWS:
-            self.next_claim_at = time.monotonic()
+            self.claims.claim_now()
             self.next_cancel_check_at = 0.0
 
     def _time_to_next_step(self) -> float:
@@ -478,7 +430,7 @@ class Supervisor:
         # With every slot busy and enough in hand, the next claim waits for a child to report,
         # not for a timer.
         if self.tasks.claim_room(queue_busy=self.queue_busy):
-            until = min(until, self.next_claim_at)
+            until = min(until, self.claims.next_at)
         if self.tasks.running:
             until = min(until, now + CANCEL_CHECK_INTERVAL)
             if self.tasks.has_reports():

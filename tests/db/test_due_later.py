@@ -19,8 +19,9 @@ from taskmill.queue.finishing import Finish
 from taskmill.queue.lease import ClaimRequest, Lease
 from taskmill.queue.postgres import MAX_LATER, _due_time
 from taskmill.states import State
+from taskmill.worker.claim_schedule import DUE_MARGIN
 from taskmill.worker.sleeper import Sleeper, Wake
-from taskmill.worker.supervisor import DUE_MARGIN, Supervisor
+from taskmill.worker.supervisor import Supervisor
 from tests.supervisors import supervisor_in_process
 from tests.testapp import tasks
 
@@ -199,7 +200,7 @@ def test_a_worker_claims_an_announced_task_when_due_not_at_its_next_poll(
     supervisor: Supervisor,
 ) -> None:
     start = time.monotonic()
-    supervisor.next_claim_at = start + 30  # backed off
+    supervisor.claims.next_at = start + 30  # backed off
     tasks.noop.using(run_after=timezone.now() + timedelta(seconds=0.5)).enqueue()
 
     wake = supervisor.sleeper.sleep(10, [])
@@ -208,20 +209,20 @@ def test_a_worker_claims_an_announced_task_when_due_not_at_its_next_poll(
     assert wake == Wake.LATER
     # Due a little after its time (DUE_MARGIN); the bound leaves room for a slow machine
     # between the enqueue and reading the clocks.
-    assert 0.5 + DUE_MARGIN - 0.05 <= supervisor.next_claim_at - start < 1.5
-    assert supervisor.due_times == [supervisor.next_claim_at]
+    assert 0.5 + DUE_MARGIN - 0.05 <= supervisor.claims.next_at - start < 1.5
+    assert supervisor.claims.due_times == [supervisor.claims.next_at]
 
 
 def test_a_worker_ignores_announcements_for_queues_it_doesnt_serve(
     supervisor: Supervisor,
 ) -> None:
     backed_off = time.monotonic() + 30
-    supervisor.next_claim_at = backed_off
+    supervisor.claims.next_at = backed_off
     tasks.noop.using(queue_name="low", run_after=timezone.now() + timedelta(seconds=1)).enqueue()
 
     wake = supervisor.sleeper.sleep(10, [])
     supervisor._on_wake(wake)
 
     assert wake == Wake.LATER
-    assert supervisor.next_claim_at == backed_off
-    assert supervisor.due_times == []
+    assert supervisor.claims.next_at == backed_off
+    assert supervisor.claims.due_times == []

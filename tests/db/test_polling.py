@@ -2,7 +2,6 @@
 next task (MariaDB/MySQL, a lost LISTEN connection), backing off where something does, and
 when a retry it wrote falls due."""
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,14 +13,14 @@ from django.utils import timezone
 from taskmill.enqueueing import build_record
 from taskmill.models import TaskRecord
 from taskmill.schedules import build_spec
-from taskmill.worker.supervisor import (
+from taskmill.worker.claim_schedule import (
     ACTIVE_POLL,
     ACTIVE_POLL_WINDOW,
     DUE_MARGIN,
     MAX_DUE_TIMES,
     MIN_POLL,
-    Supervisor,
 )
+from taskmill.worker.supervisor import Supervisor
 from tests.supervisors import supervisor_in_process
 from tests.testapp import tasks
 
@@ -36,14 +35,21 @@ def supervisor() -> Iterator[Supervisor]:
     supervisor.sleeper.close_waiter()
 
 
+def _claimed(supervisor: Supervisor, now: float, *, found_work: bool) -> None:
+    """What the supervisor's claim at `now` tells its schedule."""
+    supervisor.claims.after_claim(
+        now, found_work=found_work, news_pushed=supervisor.sleeper.pushes_news
+    )
+
+
 def _delays_after_work(supervisor: Supervisor, empty_claims: int, *, start: float) -> list[float]:
     """Claim once with work found at `start`, then empty; return each wait before the next."""
-    supervisor._adapt_poll(start, claimed=1, asked=1)
+    _claimed(supervisor, start, found_work=True)
     delays, now = [], start
     for _ in range(empty_claims):
-        supervisor._adapt_poll(now, claimed=0, asked=1)
-        delays.append(round(supervisor.next_claim_at - now, 6))
-        now = supervisor.next_claim_at
+        _claimed(supervisor, now, found_work=False)
+        delays.append(round(supervisor.claims.next_at - now, 6))
+        now = supervisor.claims.next_at
     return delays
 
 
@@ -74,7 +80,7 @@ def test_with_pushed_news_the_worker_backs_off_at_once(supervisor: Supervisor) -
 
 def test_the_often_look_never_waits_longer_than_poll_interval(supervisor: Supervisor) -> None:
     supervisor.sleeper.close_waiter()
-    supervisor.settings = dataclasses.replace(supervisor.settings, POLL_INTERVAL=0.01)
+    supervisor.claims.poll_interval = 0.01
 
     assert set(_delays_after_work(supervisor, 20, start=1000.0)) == {0.01}
 
@@ -82,23 +88,25 @@ def test_the_often_look_never_waits_longer_than_poll_interval(supervisor: Superv
 def test_a_retry_the_worker_wrote_is_claimed_when_due_not_at_the_next_poll(
     supervisor: Supervisor,
 ) -> None:
-    supervisor.poll_delay = 0.5  # backed off: the next poll would be POLL_INTERVAL (1 s) away
+    supervisor.claims.poll_delay = (
+        0.5  # backed off: the next poll would be POLL_INTERVAL (1 s) away
+    )
     start = time.monotonic()
-    supervisor._expect_due(timezone.now() + timedelta(seconds=0.3))
-    supervisor._expect_due(timezone.now() + timedelta(seconds=0.6))
+    supervisor.claims.expect_due(timezone.now() + timedelta(seconds=0.3))
+    supervisor.claims.expect_due(timezone.now() + timedelta(seconds=0.6))
 
-    supervisor._adapt_poll(start, claimed=0, asked=1)
-    first = supervisor.next_claim_at
+    _claimed(supervisor, start, found_work=False)
+    first = supervisor.claims.next_at
     # The claim at the first due time finds nothing (another worker took the task, say).
-    supervisor._adapt_poll(first, claimed=0, asked=1)
-    second = supervisor.next_claim_at
-    supervisor._adapt_poll(second, claimed=0, asked=1)
+    _claimed(supervisor, first, found_work=False)
+    second = supervisor.claims.next_at
+    _claimed(supervisor, second, found_work=False)
 
     # Each is due a little after its time (DUE_MARGIN); the bound above leaves room for a
     # slow machine between reading the two clocks, and stays short of the 1 s poll.
     assert 0.3 + DUE_MARGIN <= first - start < 0.8
     assert 0.6 + DUE_MARGIN <= second - start < 1.1
-    assert supervisor.next_claim_at - second == pytest.approx(1.0)  # then polling again
+    assert supervisor.claims.next_at - second == pytest.approx(1.0)  # then polling again
 
 
 def test_the_leader_claims_at_once_after_enqueueing_due_schedules(supervisor: Supervisor) -> None:
@@ -113,26 +121,26 @@ def test_the_leader_claims_at_once_after_enqueueing_due_schedules(supervisor: Su
     supervisor.maintenance.start([spec])
     supervisor.queue.take_made_ready()  # the queue object is shared: forget other tests' news
     now = time.monotonic()
-    supervisor.next_claim_at = now + 1.0  # backed off
+    supervisor.claims.next_at = now + 1.0  # backed off
 
     supervisor._maintain_if_due(now)
     supervisor._wait_for_work()  # without the news, the solo pool would sleep here
 
     assert TaskRecord.objects.filter(schedule__name="often").count() == 1
-    assert now <= supervisor.next_claim_at <= time.monotonic()
+    assert now <= supervisor.claims.next_at <= time.monotonic()
 
 
 def test_the_worker_keeps_the_earliest_due_times_it_knows(supervisor: Supervisor) -> None:
-    supervisor.next_claim_at = time.monotonic() + 3600  # backed off
+    supervisor.claims.next_at = time.monotonic() + 3600  # backed off
     now = time.time()
     for seconds in range(MAX_DUE_TIMES + 10, 0, -1):  # the latest first
-        supervisor._expect_due_at(now + 60 + seconds)
+        supervisor.claims.expect_due_at(now + 60 + seconds)
 
-    kept = supervisor.due_times
+    kept = supervisor.claims.due_times
     assert len(kept) == MAX_DUE_TIMES
     assert kept == sorted(kept)
     assert kept[0] - time.monotonic() == pytest.approx(61 + DUE_MARGIN, abs=0.5)
-    assert supervisor.next_claim_at == kept[0]
+    assert supervisor.claims.next_at == kept[0]
 
 
 def test_tasks_the_worker_enqueues_for_later_are_no_news_now(supervisor: Supervisor) -> None:
@@ -157,7 +165,7 @@ def test_tasks_the_worker_enqueues_for_later_are_no_news_now(supervisor: Supervi
 
 def test_a_due_time_heard_twice_is_one_claim(supervisor: Supervisor) -> None:
     due = time.time() + 60
-    supervisor._expect_due_at(due)
-    supervisor._expect_due_at(due + DUE_MARGIN / 2)  # the retry it wrote, announced back
+    supervisor.claims.expect_due_at(due)
+    supervisor.claims.expect_due_at(due + DUE_MARGIN / 2)  # the retry it wrote, announced back
 
-    assert len(supervisor.due_times) == 1
+    assert len(supervisor.claims.due_times) == 1

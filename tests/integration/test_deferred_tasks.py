@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from taskmill.models import Worker
-from taskmill.worker.supervisor import DUE_MARGIN
+from taskmill.worker.claim_schedule import DUE_MARGIN
 from tests.processes import WorkerFactory
 from tests.testapp import tasks
 from tests.waiting import wait_until
