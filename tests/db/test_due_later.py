@@ -4,7 +4,7 @@ its next poll. Tasks due now are news at once, as before."""
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connection
@@ -44,6 +44,19 @@ def supervisor() -> Iterator[Supervisor]:
     supervisor.sleeper.close_waiter()
 
 
+def _assert_news_for_later(sleeper: Sleeper, queue_name: str, due: datetime) -> None:
+    """The next wake-up is news of work due later only: this queue's, at this time."""
+    assert sleeper.sleep(10, []) == Wake.LATER
+    [(announced_queue, announced_due)] = sleeper.take_later()
+    assert announced_queue == queue_name
+    assert announced_due == pytest.approx(due.timestamp(), abs=1e-3)
+
+
+def _finish(claimed: TaskRecord, transition: Transition) -> None:
+    finish = Finish(lease=Lease.of(claimed), transition=transition, prior_errors=[])
+    get_queue(DEFAULT_DB_ALIAS).finish_many([finish], now=timezone.now())
+
+
 @pytest.mark.parametrize("how", ["enqueue()", "enqueue_many()"])
 def test_a_deferred_enqueue_is_news_for_later_with_its_due_time(sleeper: Sleeper, how: str) -> None:
     run_after = timezone.now() + timedelta(minutes=1)
@@ -54,10 +67,7 @@ def test_a_deferred_enqueue_is_news_for_later_with_its_due_time(sleeper: Sleeper
         taskmill.enqueue_many(deferred, [((), {})] * 3)
 
     # Not news now: a claim would find nothing.
-    assert sleeper.sleep(10, []) == Wake.LATER
-    [(queue_name, due)] = sleeper.take_later()
-    assert queue_name == "default"
-    assert due == pytest.approx(run_after.timestamp(), abs=1e-3)
+    _assert_news_for_later(sleeper, "default", run_after)
     assert sleeper.take_later() == []
 
 
@@ -103,19 +113,11 @@ def test_a_retry_is_announced_for_when_it_falls_due(sleeper: Sleeper) -> None:
     assert sleeper.sleep(10, []) == Wake.NEWS  # the enqueue's
     later = timezone.now() + timedelta(minutes=5)
     error = AttemptError(exception_class_path="builtins.ValueError", traceback="ValueError\n")
-    retry = Finish(
-        lease=Lease.of(claimed),
-        transition=Transition(state=State.READY, run_after=later, error=error),
-        prior_errors=[],
-    )
 
-    get_queue(DEFAULT_DB_ALIAS).finish_many([retry], now=timezone.now())
+    _finish(claimed, Transition(state=State.READY, run_after=later, error=error))
 
     # Whichever worker is idle when it falls due claims it, not only the one that wrote it.
-    assert sleeper.sleep(10, []) == Wake.LATER
-    [(queue_name, due)] = sleeper.take_later()
-    assert queue_name == "low"
-    assert due == pytest.approx(later.timestamp(), abs=1e-3)
+    _assert_news_for_later(sleeper, "low", later)
 
 
 def test_a_rescued_task_with_attempts_left_is_announced_for_its_retry(sleeper: Sleeper) -> None:
@@ -127,11 +129,7 @@ def test_a_rescued_task_with_attempts_left_is_announced_for_its_retry(sleeper: S
     [(task_id, state)] = get_queue(DEFAULT_DB_ALIAS).rescue_expired()
 
     assert state == State.READY
-    assert sleeper.sleep(10, []) == Wake.LATER
-    [(queue_name, due)] = sleeper.take_later()
-    run_after = TaskRecord.objects.get(id=task_id).run_after
-    assert queue_name == "default"
-    assert due == pytest.approx(run_after.timestamp(), abs=1e-3)
+    _assert_news_for_later(sleeper, "default", TaskRecord.objects.get(id=task_id).run_after)
 
 
 def test_a_released_dependant_due_later_is_announced_for_then(sleeper: Sleeper) -> None:
@@ -141,18 +139,10 @@ def test_a_released_dependant_due_later_is_announced_for_then(sleeper: Sleeper) 
     (claimed,) = _claim_all("default")
     assert sleeper.sleep(10, []) == Wake.NEWS  # the dependency's enqueue
     assert sleeper.take_later() == []
-    done = Finish(
-        lease=Lease.of(claimed),
-        transition=Transition(state=State.SUCCEEDED, return_value=None),
-        prior_errors=[],
-    )
 
-    get_queue(DEFAULT_DB_ALIAS).finish_many([done], now=timezone.now())
+    _finish(claimed, Transition(state=State.SUCCEEDED, return_value=None))
 
-    assert sleeper.sleep(10, []) == Wake.LATER
-    [(queue_name, due)] = sleeper.take_later()
-    assert queue_name == "default"
-    assert due == pytest.approx(later.timestamp(), abs=1e-3)
+    _assert_news_for_later(sleeper, "default", later)
 
 
 @pytest.mark.parametrize(
