@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property, partial
 from traceback import format_exception_only
@@ -165,7 +165,9 @@ class Queue(Inserting, FinalBatches, ABC):
         """Record how an attempt ended; return the fields written, or None (writing nothing)
         if the lease was lost."""
         finish = Finish(lease=lease, transition=transition, prior_errors=prior_errors)
-        return self._finish_one(finish, changes_for(finish, now))
+        changes = self._finish_one(finish, changes_for(finish, now))
+        self._announce_retries([(finish, changes)])
+        return changes
 
     def finish_many(
         self, finishes: Sequence[Finish], *, now: datetime
@@ -186,19 +188,29 @@ class Queue(Inserting, FinalBatches, ABC):
         written: set[UUID] = set()
         for start in range(0, len(final), FINISH_BATCH_SIZE):
             written |= self._finish_final_batch(final[start : start + FINISH_BATCH_SIZE])
-        return [
+        results = [
             changes if finish.lease.task_id in written else self._finish_one(finish, changes)
             for finish, changes in zip(finishes, all_changes, strict=True)
         ]
+        self._announce_retries(zip(finishes, results, strict=True))
+        return results
+
+    def _announce_retries(self, written: Iterable[tuple[Finish, dict[str, Any] | None]]) -> None:
+        """Wake the workers serving retried tasks' queues when the retries fall due, whichever
+        is idle then, not only the one that wrote them: once per call, the earliest per queue
+        (made_ready_at), not a notification per retry."""
+        self.made_ready_at(
+            (finish.lease.queue_name, finish.transition.run_after)
+            for finish, changes in written
+            if changes is not None
+            and not finish.transition.is_final
+            and finish.transition.run_after is not None
+        )
 
     def _finish_one(self, finish: Finish, changes: dict[str, Any]) -> dict[str, Any] | None:
         lease, transition = finish.lease, finish.transition
         if not transition.is_final:
             written = self._fenced(lease).update(**changes)
-            if written and transition.run_after is not None:
-                # A retry: workers serving its queue claim it when it falls due, whichever
-                # is idle then, not only the one that wrote it.
-                self.made_ready((), {lease.queue_name: transition.run_after})
         else:
             # The common case in one statement: a final outcome of a task nobody waits for.
             # has_dependants is set under the row's lock, so it can't change unseen here.

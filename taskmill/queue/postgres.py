@@ -423,8 +423,10 @@ class AdvisoryLock(SessionLock):
 
 def _due_time(payload: str) -> tuple[str, float] | None:
     """The queue and due time of a notification of work due later, else None."""
-    due, space, name = payload.removeprefix(DUE_MARK).partition(" ")
-    if not payload.startswith(DUE_MARK) or not space:
+    if not payload.startswith(DUE_MARK):
+        return None
+    due, space, name = payload[len(DUE_MARK) :].partition(" ")
+    if not space:
         return None
     try:
         seconds = float(due)

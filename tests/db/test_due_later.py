@@ -120,6 +120,30 @@ def test_a_retry_is_announced_for_when_it_falls_due(sleeper: Sleeper) -> None:
     _assert_news_for_later(sleeper, "low", later)
 
 
+def test_retries_written_together_are_announced_once_per_queue_at_the_earliest(
+    sleeper: Sleeper,
+) -> None:
+    for _ in range(3):
+        tasks.noop.using(queue_name="low").enqueue()
+    claimed = _claim_all("low")
+    assert sleeper.sleep(10, []) == Wake.NEWS  # the enqueues'
+    now = timezone.now()
+    dues = [now + timedelta(minutes=minutes) for minutes in (7, 5, 9)]
+    error = AttemptError(exception_class_path="builtins.ValueError", traceback="ValueError\n")
+    retries = [
+        Finish(
+            lease=Lease.of(record),
+            transition=Transition(state=State.READY, run_after=due, error=error),
+            prior_errors=[],
+        )
+        for record, due in zip(claimed, dues, strict=True)
+    ]
+
+    get_queue(DEFAULT_DB_ALIAS).finish_many(retries, now=timezone.now())
+
+    _assert_news_for_later(sleeper, "low", dues[1])  # one notification, not three
+
+
 def test_a_rescued_task_with_attempts_left_is_announced_for_its_retry(sleeper: Sleeper) -> None:
     tasks.noop.using(max_attempts=2, retry_delay=60).enqueue()
     _claim_all("default")
